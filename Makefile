@@ -1,0 +1,56 @@
+# One command for checks (`make lint`), one for tests (`make test`).
+# Every target installs what it needs from nothing and is quiet on success.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip --disable-pip-version-check --quiet
+# The reference engine is a test oracle only: its own environment, its own process.
+ORACLE_VENV := .venv-oracle
+ORACLE_VERSION := 0.1.0a5
+STAMP := $(VENV)/.installed
+
+PYTEST_ARGS ?=
+
+.PHONY: help venv oracle lint fmt test test-unit demo bench e2e image
+help:
+	@echo "make demo    run the whole product locally (control plane, git, operator, pods' SDK)"
+	@echo "make test    every test that can run on this machine"
+	@echo "make lint    ruff format --check, ruff check, mypy --strict, import-linter"
+	@echo "make cluster / cluster-down   the local Kubernetes control plane"
+
+$(STAMP): pyproject.toml
+	@test -x $(PYTHON) || $(PYTHON_BOOT) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+	@$(PIP) install -e '.[test,lint]'
+	@touch $@
+
+venv: $(STAMP)
+
+$(ORACLE_VENV)/.installed:
+	@test -x $(ORACLE_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(ORACLE_VENV)
+	@$(ORACLE_VENV)/bin/python -m pip --disable-pip-version-check --quiet install 'rototo==$(ORACLE_VERSION)'
+	@touch $@
+
+oracle: $(ORACLE_VENV)/.installed
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff format --check --quiet operator tests bench
+	@$(VENV)/bin/ruff check --quiet operator tests bench
+	@$(VENV)/bin/mypy --no-error-summary
+	@$(VENV)/bin/lint-imports --no-cache > /tmp/rototo-lint-imports.log 2>&1 || { cat /tmp/rototo-lint-imports.log; exit 1; }
+
+fmt: $(STAMP)
+	@$(VENV)/bin/ruff format --quiet operator tests bench
+	@$(VENV)/bin/ruff check --quiet --fix operator tests bench
+
+test-unit: $(STAMP) oracle
+	@$(PYTHON) -m pytest -q -m "not integration and not kind" $(PYTEST_ARGS)
+
+test: $(STAMP) oracle cluster-bins
+	@$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+include tests/cluster/cluster.mk

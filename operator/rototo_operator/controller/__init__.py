@@ -1,0 +1,1 @@
+"""The kopf operator: one refresh loop per Workspace, publishing ConfigMaps and status."""
