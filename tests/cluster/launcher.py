@@ -564,6 +564,7 @@ class ControlPlane:
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
+                "--authentication-skip-lookup=true",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={self.ports['controller_manager']}",
                 f"--cert-dir={self.state_dir / 'kcm-certs'}",

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+
 from tests.cluster.launcher import ControlPlane, Kubectl, KubectlError, locate_bin_dir
 
 __all__ = ["Kubectl", "KubectlError"]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.cluster import launcher
 from tests.cluster.launcher import Kubectl
 
@@ -100,7 +101,7 @@ def test_crd_is_served_with_printer_columns_and_validation(
             what="creating a Gizmo",
         )
         table = kubectl("get", "gizmos", "-n", namespace).stdout.splitlines()
-        assert table[0].split() == ["NAME", "COLOUR", "TEETH", "AGE"]
+        assert table[0].split() == ["NAME", "COLOUR", "TEETH"]
         assert table[1].split()[:3] == ["sprocket", "blue", "12"]  # the schema default applied
 
         bad = {**gizmo, "metadata": {"name": "bad", "namespace": namespace}}
