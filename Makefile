@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv oracle lint fmt test test-unit demo bench e2e image
+.PHONY: help venv oracle lint fmt test test-unit demo bench e2e image crds
 help:
 	@echo "make demo    run the whole product locally (control plane, git, operator, pods' SDK)"
 	@echo "make test    every test that can run on this machine"
@@ -52,5 +52,9 @@ test-unit: $(STAMP) oracle
 
 test: $(STAMP) oracle cluster-bins
 	@$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# The CRD is generated from the pydantic models in operator/rototo_operator/api.
+crds: $(STAMP)
+	@$(PYTHON) -m rototo_operator.api > crds/workspaces.rototo.dev.yaml
 
 include tests/cluster/cluster.mk
