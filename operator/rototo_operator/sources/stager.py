@@ -1,0 +1,434 @@
+"""The Stager: turn a source string into one local directory holding the projected workspace.
+
+`stage(source)` fetches every layer (local copy, git tree at a resolved commit, or
+extracted archive), follows `extends`, projects parents first and child last into a fresh
+temporary directory, and reports the combined fingerprint and immutability. `probe(source)`
+computes the same fingerprint without transferring objects (git ls-remote, an HTTP HEAD,
+a hash of a local directory) when it can, and None when it cannot, so a refresh loop can
+decide "unchanged" in one round trip.
+
+Both are blocking; async callers use `asyncio.to_thread`. A Stager may be shared by
+threads: git caches are locked per repository URL.
+
+Credentials are sent only to the host of the root source (and to every host when the root
+is local), so a layer on another host never receives this workspace's secrets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+
+from rototo_operator.errors import SourceError
+from rototo_operator.sources import fingerprint as fingerprints
+from rototo_operator.sources import layering, tree
+from rototo_operator.sources.credentials import Credentials
+from rototo_operator.sources.limits import Limits
+from rototo_operator.sources.spec import SourceSpec, parse_source
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceLayer:
+    """One layer of a staged workspace, in projection order (parents first)."""
+
+    source: str
+    fingerprint: str
+    immutable: bool
+
+
+class StagedWorkspace:
+    """A staged, projected workspace on local disk; `cleanup()` removes its directory."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        fingerprint: str,
+        immutable: bool,
+        source: str,
+        layers: tuple[SourceLayer, ...],
+        owned_dir: Path | None,
+    ) -> None:
+        self.root = root
+        self.fingerprint = fingerprint
+        self.immutable = immutable
+        self.source = source
+        self.layers = layers
+        self._owned_dir = owned_dir
+
+    def __repr__(self) -> str:
+        return (
+            f"StagedWorkspace(root={str(self.root)!r}, fingerprint={self.fingerprint!r}, "
+            f"immutable={self.immutable}, source={self.source!r}, layers={len(self.layers)})"
+        )
+
+    def cleanup(self) -> None:
+        """Remove the staged files; the root path must not be used afterwards."""
+        if self._owned_dir is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+            self._owned_dir = None
+
+    def __enter__(self) -> StagedWorkspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """Stage a source string, or a subdirectory of a tree staged earlier in this session."""
+
+    spec: SourceSpec
+    tree: tree.RemoteTree | None = None
+
+
+class Stager:
+    """Stages workspace sources; see the module docstring for the behaviour."""
+
+    def __init__(
+        self,
+        cache_dir: Path | str | None = None,
+        limits: Limits | None = None,
+        credentials: Credentials | None = None,
+        allow_local: bool = True,
+        *,
+        staging_dir: Path | str | None = None,
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.credentials = credentials
+        self.allow_local = allow_local
+        self._owned_cache: Path | None = None
+        if cache_dir is None:
+            self._owned_cache = Path(tempfile.mkdtemp(prefix="rototo-cache-"))
+            cache_dir = self._owned_cache
+        self.cache_dir = Path(cache_dir)
+        self.staging_dir = Path(staging_dir) if staging_dir is not None else None
+        self._lock = threading.Lock()
+        self._staged: list[StagedWorkspace] = []
+        # Extends lists seen when staging remote layers, by (layer key, fingerprint): lets
+        # probe() combine a layered fingerprint without fetching anything.
+        self._known_extends: dict[tuple[str, str], tuple[tuple[str, ...], str | None]] = {}
+        self._git_cache: object | None = None
+
+    # -- public API -------------------------------------------------------------------
+
+    def stage(self, source: str) -> StagedWorkspace:
+        """Stage `source` and every layer it extends; raises SourceError on any failure."""
+        spec = parse_source(source)
+        self._check_local(spec)
+        work = Path(tempfile.mkdtemp(prefix="rototo-stage-", dir=self.staging_dir))
+        try:
+            session = _Session(self, spec, work)
+            layers = layering.collect(_Request(spec), session.load)
+            fingerprint = fingerprints.combine_layers([layer.fingerprint for layer in layers])
+            immutable = all(layer.immutable for layer in layers)
+            if len(layers) == 1:
+                root = layers[0].workspace
+            else:
+                root = work / "workspace"
+                root.mkdir()
+                for index, layer in enumerate(layers):
+                    tree.project(layer.workspace, root, include_manifest=index == len(layers) - 1)
+                shutil.rmtree(work / "layers", ignore_errors=True)
+            staged = StagedWorkspace(
+                root=root,
+                fingerprint=fingerprint,
+                immutable=immutable,
+                source=spec.redacted(),
+                layers=tuple(
+                    SourceLayer(layer.source, layer.fingerprint, layer.immutable)
+                    for layer in layers
+                ),
+                owned_dir=work,
+            )
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        with self._lock:
+            self._staged.append(staged)
+        return staged
+
+    def probe(self, source: str) -> str | None:
+        """The fingerprint `stage(source)` would report, or None when not cheaply knowable.
+
+        Git layers cost one ls-remote each (none for a pinned commit), archives one HEAD
+        request, local directories a read of their files. Layered sources are known only
+        after a first `stage` (or, for git, once the commit is in the cache).
+        """
+        spec = parse_source(source)
+        self._check_local(spec)
+        session = _Session(self, spec, None)
+        fingerprints_found: list[str] = []
+        if not session.probe(spec, None, True, [], fingerprints_found):
+            return None
+        return fingerprints.combine_layers(fingerprints_found)
+
+    def cleanup(self) -> None:
+        """Remove every workspace this Stager staged and its private cache, if it made one."""
+        with self._lock:
+            staged, self._staged = self._staged, []
+        for workspace in staged:
+            workspace.cleanup()
+        if self._owned_cache is not None:
+            shutil.rmtree(self._owned_cache, ignore_errors=True)
+
+    def __enter__(self) -> Stager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _check_local(self, spec: SourceSpec) -> None:
+        if spec.is_local and not self.allow_local:
+            raise SourceError(
+                f"local workspace sources are disabled here: {spec.redacted()} "
+                "(the operator reads only remote sources unless started with "
+                "--allow-local-sources)"
+            )
+
+    def _git(self) -> object:
+        from rototo_operator.sources import git
+
+        with self._lock:
+            if self._git_cache is None:
+                self._git_cache = git.GitCache(self.cache_dir / "git", self.limits)
+            return self._git_cache
+
+
+class _Session:
+    """State for one stage() or probe() call: root host, work directory, shared trees."""
+
+    def __init__(self, stager: Stager, root: SourceSpec, work: Path | None) -> None:
+        self.stager = stager
+        self.root_host = root.host
+        self.work = work
+        self.trees: dict[tuple[str, str | None], tree.RemoteTree] = {}
+        self.count = 0
+
+    def credentials_for(self, spec: SourceSpec) -> Credentials | None:
+        if self.root_host is None or spec.host == self.root_host:
+            return self.stager.credentials
+        return None
+
+    def _layer_dir(self) -> Path:
+        assert self.work is not None
+        self.count += 1
+        path = self.work / "layers" / str(self.count)
+        path.mkdir(parents=True)
+        return path
+
+    # -- staging --------------------------------------------------------------------------
+
+    def load(self, request: _Request, is_root: bool) -> layering.Layer[_Request]:
+        spec = request.spec
+        if request.tree is not None:
+            return self._tree_layer(request.tree, spec.subdir, is_root)
+        self.stager._check_local(spec)
+        if spec.kind in ("local", "file"):
+            return self._local_layer(spec, is_root)
+        key = (spec.location, spec.ref)
+        remote = self.trees.get(key)
+        if remote is None:
+            remote = self._fetch_tree(spec)
+            self.trees[key] = remote
+        effective = spec.subdir if spec.subdir is not None else remote.default_subdir()
+        layer = self._tree_layer(remote, effective, is_root)
+        # Remember the graph under the key probe() will compute from the source as written.
+        self.stager._known_extends[(_tree_key(spec), remote.fingerprint)] = (
+            layer.extends,
+            effective,
+        )
+        return layer
+
+    def _fetch_tree(self, spec: SourceSpec) -> tree.RemoteTree:
+        credentials = self.credentials_for(spec)
+        if spec.kind == "git":
+            from rototo_operator.sources import git
+
+            cache = self.stager._git()
+            assert isinstance(cache, git.GitCache)
+            return cache.stage(spec, credentials, self._layer_dir())
+        from rototo_operator.sources import archive
+
+        return archive.stage(spec, credentials, self.stager.limits, self._layer_dir())
+
+    def _local_layer(self, spec: SourceSpec, is_root: bool) -> layering.Layer[_Request]:
+        original = Path(spec.location)
+        if not original.is_dir():
+            reason = "does not exist" if not original.exists() else "is not a directory"
+            raise SourceError(f"workspace source {spec.text} {reason}")
+        workspace = self._layer_dir()
+        fingerprint = tree.snapshot_local(original, workspace, self.stager.limits)
+        extends = layering.read_extends(workspace, shown=spec.text, strict=not is_root)
+        base = original
+
+        def resolve(entry: str) -> _Request:
+            if "://" in entry:
+                return _Request(parse_source(entry))
+            return _Request(parse_source(str(base / entry)))
+
+        return layering.Layer(
+            source=spec.text,
+            key="path:" + str(original.resolve()),
+            workspace=workspace,
+            fingerprint=fingerprint,
+            immutable=False,
+            extends=extends,
+            resolve=resolve,
+        )
+
+    def _tree_layer(
+        self, remote: tree.RemoteTree, effective: str | None, is_root: bool
+    ) -> layering.Layer[_Request]:
+        workspace = remote.directory(effective)
+        spec = remote.spec.with_subdir(effective)
+        extends = layering.read_extends(workspace, shown=spec.redacted(), strict=not is_root)
+        key = _tree_key(spec)
+        self.stager._known_extends[(key, remote.fingerprint)] = (extends, effective)
+
+        def resolve(entry: str) -> _Request:
+            return _Request(resolve_in_tree(remote.spec, effective, entry), remote)
+
+        return layering.Layer(
+            source=spec.redacted(),
+            key=key,
+            workspace=workspace,
+            fingerprint=remote.fingerprint,
+            immutable=remote.immutable,
+            extends=extends,
+            resolve=resolve,
+        )
+
+    # -- probing --------------------------------------------------------------------------
+
+    def probe(
+        self,
+        spec: SourceSpec,
+        pinned: str | None,
+        is_root: bool,
+        stack: list[str],
+        found: list[str],
+    ) -> bool:
+        """Append the layer fingerprints of `spec`'s graph to `found`; False when unknown."""
+        if len(stack) >= layering.MAX_LAYERS or len(found) >= layering.MAX_LAYERS:
+            return False
+        self.stager._check_local(spec)
+        if spec.kind in ("local", "file"):
+            original = Path(spec.location)
+            if not original.is_dir():
+                return False
+            fingerprint = tree.hash_local(original, self.stager.limits)
+            extends = layering.read_extends(original, shown=spec.text, strict=not is_root)
+            key = "path:" + str(original.resolve())
+
+            def resolve(entry: str) -> tuple[SourceSpec, str | None]:
+                if "://" in entry:
+                    return parse_source(entry), None
+                return parse_source(str(original / entry)), None
+
+        else:
+            fingerprint_or_none = pinned or self._probe_remote(spec)
+            if fingerprint_or_none is None:
+                return False
+            fingerprint = fingerprint_or_none
+            key = _tree_key(spec)
+            known = self.stager._known_extends.get((key, fingerprint))
+            if known is None and spec.kind == "git":
+                git_extends = self._git_extends(spec, fingerprint)
+                known = None if git_extends is None else (git_extends, spec.subdir)
+            if known is None:
+                return False
+            extends, effective = known
+
+            def resolve(entry: str) -> tuple[SourceSpec, str | None]:
+                resolved = resolve_in_tree(spec, effective, entry)
+                same_tree = resolved.location == spec.location and resolved.ref == spec.ref
+                return resolved, (fingerprint if same_tree and "://" not in entry else None)
+
+        if key in stack:
+            return False
+        stack.append(key)
+        try:
+            for entry in extends:
+                try:
+                    parent, parent_pin = resolve(entry)
+                except SourceError:
+                    return False
+                if not self.probe(parent, parent_pin, False, stack, found):
+                    return False
+        finally:
+            stack.pop()
+        found.append(fingerprint)
+        return True
+
+    def _probe_remote(self, spec: SourceSpec) -> str | None:
+        credentials = self.credentials_for(spec)
+        if spec.kind == "git":
+            from rototo_operator.sources import git
+
+            cache = self.stager._git()
+            assert isinstance(cache, git.GitCache)
+            return fingerprints.git_fingerprint(cache.resolve(spec, credentials))
+        from rototo_operator.sources import archive
+
+        return archive.probe(spec, credentials, self.stager.limits)
+
+    def _git_extends(self, spec: SourceSpec, fingerprint: str) -> tuple[str, ...] | None:
+        from rototo_operator.sources import git
+
+        cache = self.stager._git()
+        assert isinstance(cache, git.GitCache)
+        path = posixpath.join(spec.subdir or "", tree.MANIFEST)
+        text = cache.read_file(spec, fingerprint.removeprefix("git:"), path)
+        if text is None:
+            return None
+        with tempfile.TemporaryDirectory(prefix="rototo-probe-") as scratch:
+            (Path(scratch) / tree.MANIFEST).write_bytes(text)
+            return layering.read_extends(Path(scratch), shown=spec.redacted(), strict=False)
+
+
+def _tree_key(spec: SourceSpec) -> str:
+    return f"{spec.kind}:{spec.location}#{spec.ref or ''}:{spec.subdir or ''}"
+
+
+def resolve_in_tree(spec: SourceSpec, workspace_subdir: str | None, entry: str) -> SourceSpec:
+    """Resolve an `extends` entry declared by a workspace inside a staged remote tree.
+
+    Remote sources are taken as they are. Local forms (paths outside the tree, `file://`,
+    `git+file://`) would let a remote workspace read the staging machine's files, so they
+    are refused; a relative path resolves from the declaring workspace and must stay inside
+    the staged tree (the repository checkout or the archive), keeping the same ref.
+    """
+    if "://" in entry:
+        parent = parse_source(entry)
+        if parent.is_local:
+            raise SourceError(f"workspace extends source escapes a staged workspace: {entry}")
+        return parent
+    if entry.startswith("/") or os.path.isabs(entry):
+        raise SourceError(f"workspace extends source escapes a staged workspace: {entry}")
+    joined = posixpath.normpath(posixpath.join(workspace_subdir or "", entry))
+    if joined == ".." or joined.startswith("../"):
+        raise SourceError(
+            f"relative workspace extends source escapes the staged tree of "
+            f"{spec.with_subdir(None).redacted()}: {entry}"
+        )
+    return spec.with_subdir(None if joined == "." else joined)
