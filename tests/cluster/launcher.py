@@ -20,7 +20,7 @@ As a command (``make cluster`` / ``make cluster-down``)::
     python tests/cluster/launcher.py run     # foreground; Ctrl-C stops it
 
 ``up`` starts a small supervisor (``run``) in its own session; the supervisor owns the three
-servers, which get SIGTERM from the kernel if the supervisor dies (``PR_SET_PDEATHSIG``), so
+servers, which get SIGKILL from the kernel if the supervisor dies (``PR_SET_PDEATHSIG``), so
 even ``kill -9`` of the supervisor leaves no orphan. A state file records every pid with its
 start time, so a pid file left by a killed run never blocks the next start.
 """
@@ -403,7 +403,8 @@ class ProcessRecord:
 
 def _pdeathsig() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    # SIGKILL, not SIGTERM: an apiserver whose etcd is gone hangs in graceful shutdown.
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def terminate(records: Sequence[ProcessRecord], grace: float = STOP_GRACE_SECONDS) -> None:

@@ -26,7 +26,13 @@ from types import FrameType
 
 import pytest
 
-from tests.cluster.launcher import ControlPlane, Kubectl, KubectlError, locate_bin_dir
+from tests.cluster.launcher import (
+    ClusterError,
+    ControlPlane,
+    Kubectl,
+    KubectlError,
+    locate_bin_dir,
+)
 
 __all__ = ["Kubectl", "KubectlError"]
 
@@ -39,9 +45,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing binaries before any test runs, outside the per-test timeout.
+
+    `make test` has built them already (`cluster-bins`); a bare `pytest` on a new machine
+    builds them here once (minutes: see docs/development.md).
+    """
+    if not any(item.get_closest_marker("integration") for item in session.items):
+        return
+    try:
+        locate_bin_dir(build=False)
+    except ClusterError:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("building the control-plane binaries (tests/cluster/build.sh)")
+        locate_bin_dir(build=True)
+
+
 @pytest.fixture(scope="session")
 def cluster_bin_dir() -> Path:
-    """The built control-plane binaries (built here if `make cluster-bins` has not run)."""
+    """The built control-plane binaries (kubectl, helm, etcd, kube-apiserver, ...)."""
     return locate_bin_dir(build=True)
 
 
