@@ -58,3 +58,28 @@ crds: $(STAMP)
 	@$(PYTHON) -m rototo_operator.api > crds/workspaces.rototo.dev.yaml
 
 include tests/cluster/cluster.mk
+
+# --- packaging: image, chart, demo, kind end to end (owner: packaging) ---
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= rototo-operator:$(VERSION)
+
+.PHONY: helm-lint helm-sync
+image:
+	@docker info > /dev/null 2>&1 || { echo "make image: no Docker engine here (docker info failed)" >&2; exit 1; }
+	@docker build --quiet --tag $(IMAGE) --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" . > /dev/null
+	@echo "built $(IMAGE)"
+
+demo: $(STAMP) cluster-bins
+	@$(PYTHON) scripts/demo.py
+
+e2e: $(STAMP)
+	@ROTOTO_E2E_IMAGE=$(IMAGE) $(PYTHON) -m pytest -q -m kind tests/e2e $(PYTEST_ARGS)
+
+helm-lint: cluster-bins
+	@"$$(bash tests/cluster/build.sh --print-dir)/helm" lint --strict --quiet charts/rototo-operator
+
+# After a chart or CRD change: copy the CRD into the chart, regenerate manifests/.
+helm-sync: $(STAMP) cluster-bins
+	@$(PYTHON) scripts/render_manifests.py
