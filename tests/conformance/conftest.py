@@ -1,0 +1,52 @@
+"""Shared helpers for the differential tests against the reference engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "conformance"
+
+
+def shared_workspaces() -> list[Path]:
+    """Every example and fixture workspace folder under ../shared/conformance."""
+    if not SHARED.is_dir():
+        return []
+    found = []
+    for group in ("examples", "fixtures"):
+        for path in sorted((SHARED / group).rglob("*")):
+            if path.is_dir() and (
+                (path / "rototo-workspace.toml").exists() or (path / ".gitkeep").exists()
+            ):
+                found.append(path)
+    return found
+
+
+def expected_for(workspace: Path) -> dict[str, Any]:
+    """The recorded reference answer for one shared workspace (expected-oracle.json)."""
+    for group in ("examples", "fixtures"):
+        base = SHARED / group
+        if workspace.is_relative_to(base):
+            recorded: dict[str, Any] = json.loads((base / "expected-oracle.json").read_text())
+            return dict(recorded[workspace.relative_to(base).as_posix()])
+    raise KeyError(workspace)
+
+
+def require_shared() -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"conformance data not present at {SHARED}")
+
+
+def diagnostic_key(item: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    location = item["location"]
+    return (
+        item["rule"],
+        item["severity"],
+        item["stage"],
+        location["path"],
+        json.dumps(location.get("range"), sort_keys=True),
+    )
