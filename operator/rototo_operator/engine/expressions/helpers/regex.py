@@ -1,0 +1,273 @@
+"""Rust `regex` crate patterns, run on RE2 (linear time, no backtracking).
+
+Both engines share the syntax's core (no backreferences or lookaround, leftmost-first,
+unanchored `is_match`). The Rust dialect is rewritten before RE2 sees it where they
+differ:
+
+* `\\d \\s \\w` (and `\\D \\S \\W`) are Unicode classes in Rust and ASCII in RE2; they are
+  expanded to Unicode classes (`\\w` = letters, marks, decimal digits, connector
+  punctuation, letter numbers, ZWJ/ZWNJ and the other-alphabetic symbol ranges);
+* `\\u{…}`, `\\uXXXX`, `\\U{…}`, `\\UXXXXXXXX` escapes become `\\x{…}`;
+* long general-category names in `\\p{…}` (`Letter`, `Uppercase_Letter`, …) become the
+  short names RE2 knows;
+* a verbose `(?x)` prefix is applied (whitespace and `#` comments dropped);
+* forms Rust rejects but RE2 would accept (`\\1` and other digit escapes, a `{` that is
+  not a valid repetition) are rejected.
+
+Known gaps (docs/expressions.md): `\\b`/`\\B` use ASCII word characters, so they differ
+from Rust only around non-ASCII letters; class set operations (`&&`, `--`, `~~`),
+nested classes, `\\<`/`\\>`/`\\b{…}` and repetition counts above 1000 are reported as
+invalid; error texts after "regex is invalid: " are RE2's, not the Rust crate's.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+from rototo_operator.engine.expressions.helpers import HelperError
+
+_WHITE_SPACE = (
+    r"\x{9}-\x{D}\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
+    r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}"
+)
+_WORD = (
+    r"\p{L}\p{M}\p{Nd}\p{Pc}\p{Nl}\x{200C}\x{200D}"
+    r"\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169}\x{1F170}-\x{1F189}"
+)
+_DIGIT = r"\p{Nd}"
+_CLASS_BODIES = {"d": _DIGIT, "s": _WHITE_SPACE, "w": _WORD}
+
+_LONG_CATEGORIES = {
+    "letter": "L",
+    "cased_letter": "L&",
+    "uppercase_letter": "Lu",
+    "lowercase_letter": "Ll",
+    "titlecase_letter": "Lt",
+    "modifier_letter": "Lm",
+    "other_letter": "Lo",
+    "mark": "M",
+    "combining_mark": "M",
+    "nonspacing_mark": "Mn",
+    "spacing_mark": "Mc",
+    "enclosing_mark": "Me",
+    "number": "N",
+    "decimal_number": "Nd",
+    "digit": "Nd",
+    "letter_number": "Nl",
+    "other_number": "No",
+    "punctuation": "P",
+    "punct": "P",
+    "connector_punctuation": "Pc",
+    "dash_punctuation": "Pd",
+    "open_punctuation": "Ps",
+    "close_punctuation": "Pe",
+    "initial_punctuation": "Pi",
+    "final_punctuation": "Pf",
+    "other_punctuation": "Po",
+    "symbol": "S",
+    "math_symbol": "Sm",
+    "currency_symbol": "Sc",
+    "modifier_symbol": "Sk",
+    "other_symbol": "So",
+    "separator": "Z",
+    "space_separator": "Zs",
+    "line_separator": "Zl",
+    "paragraph_separator": "Zp",
+    "other": "C",
+    "control": "Cc",
+    "cntrl": "Cc",
+    "format": "Cf",
+    "surrogate": "Cs",
+    "private_use": "Co",
+    "unassigned": "Cn",
+}
+
+_OPTIONS: Any = re2.Options()
+_OPTIONS.log_errors = False
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _invalid(detail: str) -> HelperError:
+    return HelperError(f"regex is invalid: regex parse error: {detail}")
+
+
+def _strip_verbose(pattern: str) -> str:
+    out: list[str] = []
+    index = 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "#":
+            newline = pattern.find("\n", index)
+            index = len(pattern) if newline == -1 else newline
+            continue
+        elif not char.isspace():
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _hex_escape(pattern: str, index: int, letter: str) -> tuple[str, int]:
+    """Translate `\\u`/`\\U`/`\\x` forms starting at pattern[index] == letter."""
+    rest = pattern[index + 1 :]
+    if rest.startswith("{"):
+        close = rest.find("}")
+        if close == -1:
+            raise _Unsupported("unclosed hexadecimal escape")
+        digits = rest[1:close]
+        consumed = close + 1
+    else:
+        width = {"x": 2, "u": 4, "U": 8}[letter]
+        digits = rest[:width]
+        consumed = width
+        if len(digits) != width:
+            raise _Unsupported("incomplete hexadecimal escape")
+    if not digits or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise _Unsupported("invalid hexadecimal digit")
+    value = int(digits, 16)
+    if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+        raise _Unsupported("invalid Unicode scalar value in hexadecimal escape")
+    return f"\\x{{{value:X}}}", index + 1 + consumed
+
+
+def _repetition_end(pattern: str, index: int) -> int:
+    """Index after a valid `{n}`, `{n,}`, `{n,m}` at pattern[index] == '{', else -1."""
+    close = pattern.find("}", index)
+    if close == -1:
+        return -1
+    body = pattern[index + 1 : close].replace(" ", "")
+    low, comma, high = body.partition(",")
+    if not low.isascii() or not low.isdigit():
+        return -1
+    if comma and high and (not high.isascii() or not high.isdigit()):
+        return -1
+    return close + 1
+
+
+def translate(pattern: str) -> str:
+    """Rewrite a Rust-dialect pattern into RE2 syntax with the same meaning."""
+    if pattern.startswith("(?x)"):
+        pattern = _strip_verbose(pattern[4:])
+    out: list[str] = []
+    index = 0
+    in_class = False
+    length = len(pattern)
+    while index < length:
+        char = pattern[index]
+        if char == "\\":
+            if index + 1 >= length:
+                raise _Unsupported("incomplete escape sequence")
+            letter = pattern[index + 1]
+            lower = letter.lower()
+            if lower in _CLASS_BODIES:
+                body = _CLASS_BODIES[lower]
+                negated = letter != lower
+                if in_class:
+                    if negated:
+                        # A negated Unicode class cannot nest in RE2; keep RE2's own.
+                        out.append("\\" + letter)
+                    else:
+                        out.append(body)
+                else:
+                    out.append(f"[{'^' if negated else ''}{body}]")
+                index += 2
+            elif letter in "uUx":
+                text, index = _hex_escape(pattern, index + 1, letter)
+                out.append(text)
+            elif letter in "pP":
+                if index + 2 < length and pattern[index + 2] == "{":
+                    close = pattern.find("}", index + 3)
+                    if close == -1:
+                        raise _Unsupported("unclosed Unicode class")
+                    name = pattern[index + 3 : close]
+                    key = name.replace(" ", "").replace("-", "_").lower()
+                    short = _LONG_CATEGORIES.get(key)
+                    out.append(f"\\{letter}{{{short if short else name}}}")
+                    index = close + 1
+                else:
+                    out.append(pattern[index : index + 3])
+                    index += 3
+            elif letter.isdigit():
+                raise _Unsupported("backreferences are not supported")
+            elif letter in "<>" or (letter == "b" and pattern[index + 2 : index + 3] == "{"):
+                raise _Unsupported("word-boundary assertion forms are not supported")
+            else:
+                out.append(pattern[index : index + 2])
+                index += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+            elif char == "[" and pattern[index : index + 2] != "[:":
+                raise _Unsupported("nested character classes are not supported")
+            elif pattern[index : index + 2] in ("&&", "--", "~~"):
+                raise _Unsupported("character class set operations are not supported")
+            out.append(char)
+            index += 1
+            continue
+        if char == "[":
+            in_class = True
+            out.append(char)
+            index += 1
+            if index < length and pattern[index] == "^":
+                out.append("^")
+                index += 1
+            # A `]` first in a class is a literal member.
+            if index < length and pattern[index] == "]":
+                out.append("\\]")
+                index += 1
+            continue
+        if char == "{":
+            end = _repetition_end(pattern, index)
+            if end == -1 or not out:
+                raise _Unsupported("repetition quantifier expects a valid decimal")
+            out.append(pattern[index:end].replace(" ", ""))
+            index = end
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def compile_regex(pattern: str) -> Any:
+    """Compile a Rust-dialect pattern for RE2; HelperError when either side rejects it."""
+    try:
+        translated = translate(pattern)
+    except _Unsupported as error:
+        raise _invalid(str(error)) from None
+    try:
+        return re2.compile(translated, _OPTIONS)
+    except re2.error as error:
+        detail = error.args[0] if error.args else str(error)
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", errors="replace")
+        raise _invalid(str(detail)) from None
+    except (UnicodeEncodeError, TypeError) as error:
+        raise _invalid(str(error)) from None
+
+
+def regex_matches(value: str, pattern: str) -> bool:
+    compiled = compile_regex(pattern)
+    try:
+        return compiled.search(value) is not None
+    except UnicodeEncodeError:
+        # Lone surrogates cannot reach the reference (its strings are UTF-8); no match.
+        return False
