@@ -161,11 +161,15 @@ class Stager:
         return staged
 
     def probe(self, source: str) -> str | None:
-        """The fingerprint `stage(source)` would report, or None when not cheaply knowable.
+        """A fingerprint equal to the current one iff `stage(source)` would report it again.
 
         Git layers cost one ls-remote each (none for a pinned commit), archives one HEAD
-        request, local directories a read of their files. Layered sources are known only
-        after a first `stage` (or, for git, once the commit is in the cache).
+        request, local directories a read of their files; no objects are transferred. When
+        every layer is at a version this Stager (or its git cache) has seen, the result is
+        exactly the fingerprint `stage` reports. A remote layer at a new version is taken as
+        having no parents until staged, which still differs from every earlier fingerprint.
+        None when a layer offers no cheap validator (an archive served without ETag or
+        Last-Modified): the caller must stage to know.
         """
         spec = parse_source(source)
         self._check_local(spec)
@@ -355,9 +359,10 @@ class _Session:
             if known is None and spec.kind == "git":
                 git_extends = self._git_extends(spec, fingerprint)
                 known = None if git_extends is None else (git_extends, spec.subdir)
-            if known is None:
-                return False
-            extends, effective = known
+            # A layer at a version never staged here: take it as having no parents. The
+            # result then differs from every fingerprint of earlier versions (this layer's
+            # own fingerprint changed), which is all a refresh needs to decide to stage.
+            extends, effective = known if known is not None else ((), spec.subdir)
 
             def resolve(entry: str) -> tuple[SourceSpec, str | None]:
                 resolved = resolve_in_tree(spec, effective, entry)

@@ -1,0 +1,519 @@
+"""Real servers on loopback for source tests: git over HTTPS and SSH, HTTPS archives.
+
+Tests (never the product) use the system `git` binary to build repositories and to serve
+them: `git http-backend` behind a small TLS HTTP server that checks Basic auth, and
+`git-upload-pack` behind an asyncssh server that checks the client key. Certificates come
+from a throwaway CA made with `cryptography`. Every server counts its requests so tests can
+assert how many round trips an operation took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import datetime
+import http.server
+import ipaddress
+import os
+import shlex
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+
+GIT = shutil.which("git")
+
+
+def require_git() -> str:
+    if GIT is None:
+        pytest.skip("the `git` binary is needed to build and serve test repositories")
+    return GIT
+
+
+def git(*args: str, cwd: Path | None = None, input_text: str | None = None) -> str:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")} | {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(cwd or Path.cwd()),
+    }
+    completed = subprocess.run(
+        [require_git(), *args],
+        cwd=cwd,
+        env=env,
+        input=input_text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {completed.stderr}")
+    return completed.stdout.strip()
+
+
+class Repo:
+    """A bare repository (what servers serve) plus a work tree to commit into it."""
+
+    def __init__(self, root: Path, name: str = "config.git") -> None:
+        self.bare = root / "repos" / name
+        self.work = root / "work" / name
+        self.bare.parent.mkdir(parents=True, exist_ok=True)
+        git("init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
+        git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=self.bare)
+        git("init", "--quiet", "--initial-branch=main", str(self.work))
+        git("remote", "add", "origin", str(self.bare), cwd=self.work)
+
+    def commit(
+        self,
+        files: dict[str, str],
+        *,
+        message: str = "change",
+        branch: str = "main",
+        delete: tuple[str, ...] = (),
+        symlinks: dict[str, str] | None = None,
+    ) -> str:
+        """Write files (and links), commit on `branch`, push; returns the commit id."""
+        with contextlib.suppress(RuntimeError):
+            git("checkout", "--quiet", "-B", branch, f"origin/{branch}", cwd=self.work)
+        if git("branch", "--show-current", cwd=self.work) != branch:
+            git("checkout", "--quiet", "-B", branch, cwd=self.work)
+        for relative in delete:
+            git("rm", "-r", "--quiet", relative, cwd=self.work)
+        for relative, text in files.items():
+            path = self.work / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        for relative, target in (symlinks or {}).items():
+            path = self.work / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink() or path.exists():
+                path.unlink()
+            path.symlink_to(target)
+        git("add", "-A", cwd=self.work)
+        git("commit", "--quiet", "--allow-empty", "-m", message, cwd=self.work)
+        git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def tag(self, name: str, *, annotated: bool = True, target: str = "HEAD") -> str:
+        if annotated:
+            git("tag", "-f", "-a", "-m", name, name, target, cwd=self.work)
+        else:
+            git("tag", "-f", name, target, cwd=self.work)
+        git("push", "--quiet", "--force", "origin", f"refs/tags/{name}", cwd=self.work)
+        return git("rev-parse", f"{name}^{{commit}}", cwd=self.work)
+
+    def set_head(self, branch: str) -> None:
+        git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=self.bare)
+
+    @property
+    def file_url(self) -> str:
+        return f"git+file://{self.bare}"
+
+
+# -- certificates -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Pki:
+    """A private CA and a server certificate for 127.0.0.1 and localhost, as PEM files."""
+
+    ca_pem: str
+    cert_file: Path
+    key_file: Path
+
+
+def make_pki(directory: Path, *, common_name: str = "rototo test CA") -> Pki:
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_file = directory / "server.crt"
+    key_file = directory / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Pki(
+        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM).decode(),
+        cert_file=cert_file,
+        key_file=key_file,
+    )
+
+
+# -- HTTPS ------------------------------------------------------------------------------
+
+
+Route = Callable[["_Handler"], None]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _TlsServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read `requests` instead."""
+
+    def _dispatch(self) -> None:
+        self.server.owner.requests.append((self.command, self.path))
+        self.server.owner.handle(self)
+
+    do_GET = do_POST = do_HEAD = _dispatch
+
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            return self.rfile.read(length)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        return b""
+
+
+class _TlsServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    owner: HttpsServer
+
+
+class HttpsServer:
+    """A TLS HTTP server on 127.0.0.1 in a thread; subclasses implement `handle`."""
+
+    def __init__(self, pki: Pki) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self._server = _TlsServer(("127.0.0.1", 0), _Handler)
+        self._server.owner = self
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki.cert_file, pki.key_file)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def handle(self, request: _Handler) -> None:
+        raise NotImplementedError
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def __enter__(self) -> HttpsServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class GitHttpsServer(HttpsServer):
+    """`git http-backend` over TLS, serving every repository under `project_root`."""
+
+    def __init__(
+        self, pki: Pki, project_root: Path, *, username: str | None, password: str | None
+    ) -> None:
+        super().__init__(pki)
+        self.project_root = project_root
+        self.username = username
+        self.password = password
+        self.bearer_token: str | None = None
+
+    def _authorized(self, request: _Handler) -> bool:
+        if self.username is None and self.bearer_token is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        if self.bearer_token is not None and header == f"Bearer {self.bearer_token}":
+            return True
+        if self.username is not None and header.startswith("Basic "):
+            decoded = base64.b64decode(header[6:]).decode()
+            return decoded == f"{self.username}:{self.password}"
+        return False
+
+    def handle(self, request: _Handler) -> None:
+        if not self._authorized(request):
+            request.reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="git"'})
+            return
+        path, _, query = request.path.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.project_root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": request.command,
+            "CONTENT_TYPE": request.headers.get("Content-Type", ""),
+            "REMOTE_USER": self.username or "",
+            "REMOTE_ADDR": "127.0.0.1",
+            "GIT_PROTOCOL": request.headers.get("Git-Protocol", ""),
+            "HOME": str(self.project_root),
+        }
+        body = request.body()
+        if request.headers.get("Content-Encoding") == "gzip":
+            import gzip
+
+            body = gzip.decompress(body)
+        env["CONTENT_LENGTH"] = str(len(body))
+        completed = subprocess.run(
+            [require_git(), "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        head, _, payload = completed.stdout.partition(b"\r\n\r\n")
+        status = 200
+        headers: dict[str, str] = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif name:
+                headers[name] = value.strip()
+        request.reply(status, payload, headers)
+
+
+@dataclasses.dataclass
+class Archive:
+    """What the archive server serves at one path."""
+
+    data: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class ArchiveServer(HttpsServer):
+    """Serves archives with validators, bearer auth, conditional GET and redirects."""
+
+    def __init__(self, pki: Pki, *, token: str | None = None) -> None:
+        super().__init__(pki)
+        self.token = token
+        self.archives: dict[str, Archive] = {}
+        self.redirects: dict[str, str] = {}
+
+    def handle(self, request: _Handler) -> None:
+        path = request.path
+        if path in self.redirects:
+            request.reply(302, b"", {"Location": self.redirects[path]})
+            return
+        if self.token is not None and request.headers.get("Authorization") != (
+            f"Bearer {self.token}"
+        ):
+            request.reply(401, b"missing or wrong bearer token")
+            return
+        archive = self.archives.get(path)
+        if archive is None:
+            request.reply(404, b"no such archive")
+            return
+        headers = {"Content-Type": "application/gzip"}
+        if archive.etag:
+            headers["ETag"] = archive.etag
+        if archive.last_modified:
+            headers["Last-Modified"] = archive.last_modified
+        if archive.etag and request.headers.get("If-None-Match") == archive.etag:
+            request.reply(304, b"", headers)
+            return
+        request.reply(200, archive.data, headers)
+
+
+# -- SSH --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SshKeys:
+    host_private: str
+    host_public_line: str
+    client_private: str
+    client_public_line: str
+
+
+def make_ssh_keys() -> SshKeys:
+    host = ed25519.Ed25519PrivateKey.generate()
+    client = ed25519.Ed25519PrivateKey.generate()
+
+    def private(key: ed25519.Ed25519PrivateKey) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ).decode()
+
+    def public(key: ed25519.Ed25519PrivateKey) -> str:
+        return (
+            key.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+
+    return SshKeys(private(host), public(host), private(client), public(client))
+
+
+class GitSshServer:
+    """An asyncssh server on 127.0.0.1 running `git-upload-pack` for exec requests."""
+
+    def __init__(self, keys: SshKeys, project_root: Path) -> None:
+        self.keys = keys
+        self.project_root = project_root
+        self.port = 0
+        self.commands: list[str] = []
+        self.auth_failures = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: Any = None
+
+    def known_hosts_line(self, host: str = "127.0.0.1") -> str:
+        return f"[{host}]:{self.port} {self.keys.host_public_line}"
+
+    def url(self, repo: str) -> str:
+        return f"git+ssh://git@127.0.0.1:{self.port}{self.project_root / repo}"
+
+    async def _start(self) -> None:
+        import asyncssh
+
+        owner = self
+        authorized = asyncssh.import_authorized_keys(self.keys.client_public_line + "\n")
+
+        class Server(asyncssh.SSHServer):
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def public_key_auth_supported(self) -> bool:
+                return True
+
+            def validate_public_key(self, username: str, key: Any) -> bool:
+                accepted = bool(authorized.validate(key, "127.0.0.1", "127.0.0.1"))
+                if not accepted:
+                    owner.auth_failures += 1
+                return accepted
+
+        async def handle(process: Any) -> None:
+            command = process.command or ""
+            owner.commands.append(command)
+            words = shlex.split(command)
+            if len(words) != 2 or words[0] not in ("git-upload-pack", "git upload-pack"):
+                process.stderr.write("only git-upload-pack is served\n")
+                process.exit(1)
+                return
+            path = Path(words[1])
+            if not path.is_absolute():
+                path = owner.project_root / path
+            child = await asyncio.create_subprocess_exec(
+                require_git(),
+                "upload-pack",
+                str(path),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+            code = await child.wait()
+            await process.stdout.drain()
+            process.exit(code)
+
+        self._server = await asyncssh.create_server(
+            Server,
+            "127.0.0.1",
+            0,
+            server_host_keys=[asyncssh.import_private_key(self.keys.host_private)],
+            process_factory=handle,
+            encoding=None,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def __enter__(self) -> GitSshServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@contextlib.contextmanager
+def serving(server: Any) -> Iterator[Any]:
+    with server:
+        yield server
