@@ -88,6 +88,10 @@ class ClusterError(RuntimeError):
     """The control plane could not be built, started or stopped."""
 
 
+class ServerExited(ClusterError):
+    """A server exited while starting (e.g. a free port was taken in the meantime)."""
+
+
 # --------------------------------------------------------------------------- binaries
 
 
@@ -479,19 +483,31 @@ class ControlPlane:
         self.state_dir = self.state_dir.resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         reap_stale(self.state_dir)
-        for name in ("etcd-data", "pki", "logs", "kcm-certs"):
-            shutil.rmtree(self.state_dir / name, ignore_errors=True)
-        self.kubeconfig.unlink(missing_ok=True)
         missing = [b for b in SERVERS if not (self.bin_dir / b).is_file()]
         if missing:
             raise ClusterError(f"{self.bin_dir} lacks {', '.join(missing)}")
         self._atexit = self.stop
         atexit.register(self._atexit)
+        attempts = 3  # ports are picked free, but another process may take one before us
         try:
-            self._start(timeout)
+            for attempt in range(1, attempts + 1):
+                self._clear()
+                try:
+                    self._start(timeout)
+                except ServerExited:
+                    if attempt == attempts:
+                        raise
+                    self._kill_processes()
+                else:
+                    return
         except BaseException:
             self.stop()
             raise
+
+    def _clear(self) -> None:
+        for name in ("etcd-data", "pki", "logs", "kcm-certs"):
+            shutil.rmtree(self.state_dir / name, ignore_errors=True)
+        self.kubeconfig.unlink(missing_ok=True)
 
     def _start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -615,7 +631,7 @@ class ControlPlane:
         last_error = ""
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise ClusterError(
+                raise ServerExited(
                     f"{name} exited with {proc.returncode}:\n{self.log_tail(server)}"
                 )
             try:
@@ -639,14 +655,16 @@ class ControlPlane:
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
-        records = [r for r, _ in reversed(self.processes)]
-        terminate(records)
+        self._kill_processes()
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        shutil.rmtree(self.state_dir / "etcd-data", ignore_errors=True)
+
+    def _kill_processes(self) -> None:
+        terminate([r for r, _ in reversed(self.processes)])
         for _, proc in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=1)
         self.processes.clear()
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
-        shutil.rmtree(self.state_dir / "etcd-data", ignore_errors=True)
 
     def _write_state(self, *, ready: bool) -> None:
         supervisor = self.supervisor_pid or os.getpid()
@@ -796,6 +814,8 @@ def up(state_dir: Path, bin_dir: Path, timeout: float = START_TIMEOUT_SECONDS + 
         while time.monotonic() < deadline:
             state = read_state(state_dir)
             if state and state.ready and state.supervisor and state.supervisor.pid == proc.pid:
+                # Detached on purpose: never waited for here, so Popen must not warn about it.
+                proc.returncode = 0
                 return state.kubeconfig
             if proc.poll() is not None:
                 raise ClusterError(
