@@ -1,0 +1,251 @@
+"""Differential tests: our custom Lua lint against the reference engine rototo==0.1.0a5.
+
+The same `lint/*.lua` files run in a temporary workspace through both engines; the
+custom lint diagnostics must agree on rule, severity, stage, file and semantic target, and
+handler-authored messages must agree exactly. Ranges come from the engine's spans (not
+built by these tests), and runtime error texts carry VM-specific tracebacks, so for
+`rototo/custom-lint-*` failures only the first line of the message is compared.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rototo_operator.engine.lua_lint import run_custom_lint
+from tests.unit.engine.lua import support
+
+pytestmark = [pytest.mark.oracle, pytest.mark.timeout(120)]
+
+
+def rule(rule_id: str, handler: str, target: str | None = None, **extra: str) -> str:
+    fields = {"id": rule_id, "title": "Title", "help": f"Help for {rule_id}", "handler": handler}
+    if target is not None:
+        fields["target"] = target
+    fields.update(extra)
+    body = ", ".join(f"{key} = {_lua_string(value)}" for key, value in fields.items())
+    return f"lint:rule({{{body}}})"
+
+
+def _lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def lint_file(registrations: list[str], handlers: str) -> str:
+    lines = "\n".join(f"  {item}" for item in registrations)
+    return f"function register(lint)\n{lines}\nend\n\n{handlers}\n"
+
+
+def report(message: str, path: str | None = None) -> str:
+    """A handler returning one diagnostic."""
+    field = "" if path is None else f", path = {_lua_string(path)}"
+    return f"return {{ {{ message = {_lua_string(message)}{field} }} }}"
+
+
+POINTERS = lint_file(
+    [
+        rule("targets/extends", "workspace_extends", "/"),
+        rule("targets/workspace-default", "workspace_default", "/"),
+        rule("targets/workspace-qualifier", "workspace_qualifier", "/"),
+        rule("targets/workspace-missing", "workspace_missing", "/"),
+        rule("targets/workspace-catalog", "workspace_catalog", "/"),
+        rule("targets/qualifier-when", "qualifier_when", "/qualifiers/premium-users"),
+        rule("targets/qualifier-other", "qualifier_other", "/qualifiers"),
+        rule("targets/variable-type", "variable_type", "/variables/checkout"),
+        rule("targets/variable-default", "variable_default", "/variables"),
+        rule("targets/variable-rule", "variable_rule", "/variables/checkout"),
+        rule("targets/variable-bad-rule", "variable_bad_rule", "/variables/checkout"),
+        rule("targets/variable-field-alias", "variable_field_alias", "/variables/limit"),
+        rule("targets/variable-invalid", "variable_invalid", "/variables/limit"),
+        rule("targets/rule-value", "rule_value", "/variables/checkout/rules"),
+        rule("targets/rule-zero", "rule_value", "/variables/limit/rules/0"),
+        rule("targets/catalog-json", "catalog_json", "/catalogs"),
+        rule("targets/entry-value", "entry_value", "/catalogs/checkout/entries"),
+        rule("targets/entry-one", "entry_whole", "/catalogs/checkout/entries/premium"),
+        rule("targets/context-json", "catalog_json", "/request-contexts/request"),
+        rule("targets/context-entry", "context_entry", "/request-contexts/request/entries"),
+        rule("targets/nothing", "never", "/variables/does-not-exist"),
+        rule("targets/trailing", "entry_whole", "/catalogs/checkout/entries/"),
+    ],
+    f"""
+function workspace_extends(ws, t) {report("extends checked", "/manifest/extends")} end
+function workspace_default(ws, t)
+  {report("default checked", "/variables/checkout/resolve/default")}
+end
+function workspace_qualifier(ws, t) {report("when checked", "/qualifiers/premium-users/when")} end
+function workspace_missing(ws, t) {report("missing variable", "/variables/nope/resolve")} end
+function workspace_catalog(ws, t)
+  {report("catalog entry owner", "/catalogs/checkout/entries/premium/value/owner")}
+end
+function qualifier_when(ws, q) {report("qualifier when", "/when")} end
+function qualifier_other(ws, q) {report("qualifier description", "/description")} end
+function variable_type(ws, v) {report("declared", "/declaration/value")} end
+function variable_default(ws, v)
+  return {{ {{ message = v.id .. " default", path = "/resolve/default" }} }}
+end
+function variable_rule(ws, v) {report("first rule value", "/resolve/rules/0/value")} end
+function variable_bad_rule(ws, v) {report("rule index not numeric", "/resolve/rules/x/value")} end
+function variable_field_alias(ws, v)
+  return {{ {{ message = "field alias", field = "/resolve/default" }} }}
+end
+function variable_invalid(ws, v) {report("bad pointer", "resolve~2default")} end
+function rule_value(ws, r)
+  return {{ {{ message = r.variable .. " rule " .. r.index .. " " .. tostring(r.value),
+             path = "/value" }} }}
+end
+function catalog_json(ws, c) {report("schema property", "/json/properties/variant")} end
+function entry_value(ws, e)
+  if e.value.max_tokens > 4096 then
+    return {{ {{ message = e.key .. " exceeds", path = "/value/max_tokens" }} }}
+  end
+  return {{}}
+end
+function entry_whole(ws, e) {report("whole entry", "/value")} end
+function context_entry(ws, e)
+  return {{ {{ message = "tier " .. e.value.user.tier, path = "/value/user/tier" }} }}
+end
+function never(ws, t) {report("never")} end
+""",
+)
+
+DATA = lint_file(
+    [
+        rule("data/shape", "shape", "/"),
+        rule("data/nulls", "nulls", "/variables/limit"),
+        rule("data/numbers", "numbers", "/catalogs/checkout/entries/control", severity="warning"),
+    ],
+    """
+function shape(ws, t)
+  local ids = {}
+  for id in pairs(ws.variables) do ids[#ids + 1] = id end
+  table.sort(ids)
+  return { { message = table.concat({ t.kind, tostring(ws.version), type(ws.root),
+    ws.manifest.path, tostring(#t.extends), table.concat(ids, ","),
+    ws.catalogs.checkout.entries.premium.path,
+    ws.request_contexts.request.entries.premium.value.user.tier,
+    ws.variables.checkout.declaration.kind, ws.variables.limit.declaration.value,
+    tostring(ws.variables.checkout.resolve.rules[1].index),
+    ws.qualifiers["premium-users"].when }, "|") } }
+end
+function nulls(ws, v)
+  local query = v.resolve.rules[1].query
+  return { { message = table.concat({ type(v.description), tostring(v.description == nil),
+    tostring(query ~= nil), tostring(not not query), type(v.values), tostring(next(v.values)) },
+    "|") } }
+end
+function numbers(ws, e)
+  return { { message = math.type(e.value.max_tokens) .. " " .. tostring(e.value.max_tokens / 8)
+    .. " " .. 1.0 .. " " .. 2^53 }, { message = 42 } }
+end
+""",
+)
+
+FAILURES = {
+    "a-syntax.lua": "function register(lint\n",
+    "b-top-error.lua": 'error("top level exploded")\n',
+    "c-no-register.lua": "function check() return {} end\n",
+    "d-register-number.lua": "register = 5\n",
+    "e-load-loop.lua": "while true do end\n",
+    "f-register-loop.lua": "function register(lint) while true do end end\n",
+    "g-bad-rule-arg.lua": 'function register(lint) lint:rule("x") end\n',
+    "h-missing-title.lua": lint_file(['lint:rule({id = "x/y", help = "h", handler = "c"})'], ""),
+    "i-title-table.lua": lint_file(
+        ['lint:rule({id = "x/y", title = {}, help = "h", handler = "c"})'], ""
+    ),
+    "j-invalid.lua": lint_file(
+        [
+            rule("bad/severity", "check", severity="info"),
+            rule("rototo/reserved", "check"),
+            rule("Upper/case", "check"),
+            rule("no-slash", "check"),
+            rule("a/b/c", "check"),
+            rule("bad/target", "check", "variables"),
+            rule("bad/target-index", "check", "/variables/limit/rules/first"),
+            rule("bad/target-deep", "check", "/variables/limit/values/x/y"),
+            rule("bad/handler", "missing_handler"),
+            rule("bad/handler-table", "not_a_function"),
+        ],
+        "function check(ws, t) return {} end\nnot_a_function = {}",
+    ),
+    "k-unregistered.lua": "function register(lint) end\n",
+    "l-conflict.lua": lint_file(
+        [
+            rule("policy/conflict", "check", title="First"),
+            rule("policy/conflict", "check", title="Second"),
+            rule("policy/dup", "check"),
+            rule("policy/dup", "check"),
+            rule("policy/dup", "check", "/variables/limit"),
+        ],
+        "function check(ws, t) return {} end",
+    ),
+    "m-handlers.lua": lint_file(
+        [
+            rule("fail/error", "fails", "/variables"),
+            rule("fail/string", "returns_string", "/variables/limit"),
+            rule("fail/boolean", "returns_true", "/variables/limit"),
+            rule("fail/entry", "returns_bad_entry", "/variables/limit"),
+            rule("fail/no-message", "no_message", "/variables/limit"),
+            rule("fail/message-table", "message_table", "/variables/limit"),
+            rule("fail/loop", "loops", "/variables/limit"),
+            rule("fail/memory", "allocates", "/variables/limit"),
+            rule("fail/io", "uses_io", "/variables/limit"),
+            rule("fail/require", "uses_require", "/variables/limit"),
+            rule("fail/load", "uses_load", "/variables/limit"),
+            rule("ok/nil", "returns_nil", "/variables/limit"),
+            rule("ok/holes", "returns_holes", "/variables/limit"),
+            rule("ok/empty-message", "empty_message", "/variables/limit"),
+        ],
+        """
+function fails(ws, v) if v.id == "checkout" then error("script failed for " .. v.id) end end
+function returns_string(ws, v) return "oops" end
+function returns_true(ws, v) return true end
+function returns_bad_entry(ws, v) return { "x" } end
+function no_message(ws, v) return { { path = "/description" } } end
+function message_table(ws, v) return { { message = {} } } end
+function loops(ws, v) while true do end end
+function allocates(ws, v) local s = string.rep("x", 1e9) return { { message = #s } } end
+function uses_io(ws, v) return { { message = tostring(io.open("/etc/passwd")) } } end
+function uses_require(ws, v) return { { message = tostring(require("os")) } } end
+function uses_load(ws, v) return { { message = tostring(load("return 1")) } } end
+function returns_nil(ws, v) return nil end
+function returns_holes(ws, v) return { { message = "first" }, nil, { message = "third" } } end
+function empty_message(ws, v) return { { message = "" } } end
+""",
+    ),
+}
+
+
+def _key(item: dict[str, Any]) -> tuple[Any, ...]:
+    message = item["message"]
+    if item["rule"].startswith("rototo/"):
+        message = message.splitlines()[0] if message else message
+    return (
+        item["rule"],
+        item["severity"],
+        item["stage"],
+        item["location"]["path"],
+        repr(sorted(item.get("target", {}).get("entity", {}).items())),
+        repr(item.get("target", {}).get("field")),
+        message,
+    )
+
+
+def _compare(root: Path) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
+    ours = [item.to_json() for item in run_custom_lint(root, support.project(root))]
+    reference = support.oracle_custom_diagnostics(root)
+    return Counter(map(_key, ours)), Counter(map(_key, reference))
+
+
+def test_targets_and_pointers_match_reference(tmp_path: Path) -> None:
+    root = support.write_workspace(tmp_path, {"pointers.lua": POINTERS, "data.lua": DATA})
+    ours, reference = _compare(root)
+    assert ours == reference
+
+
+def test_registration_and_handler_failures_match_reference(tmp_path: Path) -> None:
+    root = support.write_workspace(tmp_path, FAILURES)
+    ours, reference = _compare(root)
+    assert ours == reference
