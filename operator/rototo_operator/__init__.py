@@ -7,5 +7,14 @@ SDK, so an application can switch with `import rototo_operator as rototo`.
 from __future__ import annotations
 
 from rototo_operator.errors import RototoError
+from rototo_operator.sdk.refresh import RefreshingWorkspace
+from rototo_operator.sdk.status import RefreshStatus
+from rototo_operator.sdk.workspace import VariableResolution, Workspace
 
-__all__ = ["RototoError"]
+__all__ = [
+    "RefreshStatus",
+    "RefreshingWorkspace",
+    "RototoError",
+    "VariableResolution",
+    "Workspace",
+]

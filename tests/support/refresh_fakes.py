@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rototo_operator.errors import ResolutionError, WorkspaceLoadError
+from rototo_operator.sdk.workspace import VariableResolution
 
 START = datetime.datetime(2026, 11, 25, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -80,13 +81,6 @@ async def settle(rounds: int = 20) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class FakeResolution:
-    id: str
-    value: Any
-    source: Any
-
-
-@dataclasses.dataclass(frozen=True)
 class FakeCompiled:
     digest: str
 
@@ -104,11 +98,11 @@ class FakeWorkspace:
 
     async def resolve_variable(
         self, id: str, context: Mapping[str, Any], *, validate_context: bool = True
-    ) -> FakeResolution:
+    ) -> VariableResolution:
         if id not in self.values:
             raise ResolutionError(f"unknown variable {id!r}")
         # A fresh copy per call, like a real resolution: callers may keep and mutate it.
-        return FakeResolution(id=id, value=_copy(self.values[id]), source={"kind": "default"})
+        return VariableResolution(id=id, value=_copy(self.values[id]), source={"kind": "default"})
 
     async def resolve_qualifier(
         self, id: str, context: Mapping[str, Any], *, validate_context: bool = True
