@@ -354,8 +354,12 @@ def _run_policy(
                         rule="rototo/custom-lint-failed",
                         severity="error",
                         stage="policy",
+                        # The first line is the reference's; the last names the handler,
+                        # which the reference leaves to its traceback.
                         message=(
-                            f"custom lint handler failed in {registration.file}: {failure.message}"
+                            f"custom lint handler failed in {registration.file}: "
+                            f"{failure.message}\nhandler: {registration.handler} "
+                            f"(rule {definition.rule})"
                         ),
                         help=_HELP["rototo/custom-lint-failed"],
                         location=target.location,

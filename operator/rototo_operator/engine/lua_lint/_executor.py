@@ -59,14 +59,17 @@ class ProcessExecutor:
         workspace: Mapping[str, Any],
         scripts: Mapping[str, str],
         *,
-        deadline_seconds: float = TASK_DEADLINE_SECONDS,
+        deadline_seconds: float | None = None,
     ) -> None:
         # Serialised once; every (re)started worker receives the same state.
         self._preamble = [json.dumps({"op": "workspace", "workspace": workspace})] + [
             json.dumps({"op": "script", "path": path, "text": text})
             for path, text in scripts.items()
         ]
-        self._deadline_seconds = deadline_seconds
+        # Read at construction, not import, so tests can shorten the module default.
+        self._deadline_seconds = (
+            TASK_DEADLINE_SECONDS if deadline_seconds is None else deadline_seconds
+        )
         self._process: subprocess.Popen[bytes] | None = None
         self._buffer = b""
 
