@@ -8,7 +8,8 @@ by accident), labelled by Workspace namespace and name:
 - `rototo_workspace_consecutive_failures{namespace,name}`;
 - `rototo_workspace_last_success_timestamp_seconds{namespace,name}`;
 - `rototo_workspace_stale{namespace,name}` 1 when stale;
-- `rototo_workspace_refresh_duration_seconds{namespace,name}` a histogram of attempts.
+- `rototo_workspace_refresh_duration_seconds{namespace,name}` a histogram of attempts;
+- `rototo_operator_leader` 1 while this replica is the active one.
 
 `/healthz` answers 200 while the operator's event loop runs and its health callback
 agrees, else 503. Limits: a Workspace's series are removed when it is deleted; the info
@@ -68,6 +69,11 @@ class Metrics:
             "Duration of refresh attempts (probe, stage, compile, publish).",
             labels,
             buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.leader = prometheus_client.Gauge(
+            "rototo_operator_leader",
+            "1 while this replica holds the leader Lease and runs the refresh loops.",
             registry=self.registry,
         )
         self._fingerprints: dict[tuple[str, str], str] = {}

@@ -1,0 +1,162 @@
+"""Run the operator process: API client, metrics endpoint, leader election, kopf.
+
+    run(options)
+      connect (KUBECONFIG or in-cluster) ─ metrics server (/metrics, /healthz)
+      ─ leader election (Lease; standby waits here) ─ kopf.operator(...) until SIGTERM
+      ─ loops stop (in-flight attempts get `shutdown_grace` seconds) ─ Lease released
+
+Exit codes: 0 after a signal, 1 when leadership was lost (the process restarts as a
+standby; no refresh loop ever runs in two replicas at once).
+
+Limits: one process; the kopf reactor and all loops share one event loop, and blocking
+work (git, compile) runs in worker threads via the load service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import kopf
+
+from rototo_operator.controller import (
+    handlers,
+    kube,
+    leadership,
+    loading,
+    loops,
+    metrics,
+    reconcile,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    namespaces: Sequence[str] = ()
+    allow_local_sources: bool = False
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8080
+    cache_dir: Path | None = None
+    max_concurrent_refreshes: int = 4
+    leader_elect: bool = True
+    lease_name: str = "rototo-operator"
+    lease_namespace: str | None = None
+    lease_seconds: int = 15
+    identity: str | None = None
+    shutdown_grace: float = 20.0
+    kubeconfig: str | None = None
+
+
+def default_lease_namespace() -> str:
+    """The pod's namespace in a cluster (downward API or the service account), else default."""
+    env = os.environ.get("POD_NAMESPACE")
+    if env:
+        return env
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    if path.is_file():
+        return path.read_text().strip() or "default"
+    return "default"
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def run(options: Options) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    api_client = await kube.connect(options.kubeconfig)
+    cluster = kube.KubeCluster(api_client)
+    registry_metrics = metrics.Metrics()
+    loads = loading.LoadService(
+        cache_dir=options.cache_dir,
+        allow_local=options.allow_local_sources,
+        max_concurrent=options.max_concurrent_refreshes,
+    )
+    runtime = reconcile.Runtime(cluster=cluster, loads=loads, metrics=registry_metrics)
+    workspaces = loops.Registry(runtime)
+    stop_metrics = await metrics.serve(
+        registry_metrics,
+        host=options.metrics_host,
+        port=options.metrics_port,
+        healthy=lambda: not stop.is_set() or workspaces.stopping,
+    )
+    elector: leadership.LeaderElector | None = None
+    lost = False
+    try:
+        if options.leader_elect:
+            elector = leadership.LeaderElector(
+                api_client,
+                namespace=options.lease_namespace or default_lease_namespace(),
+                name=options.lease_name,
+                identity=options.identity or default_identity(),
+                lease_seconds=options.lease_seconds,
+                renew_seconds=max(1.0, options.lease_seconds / 3),
+                renew_deadline=options.lease_seconds * 2 / 3,
+                retry_seconds=max(1.0, options.lease_seconds / 5),
+            )
+            registry_metrics.leader.set(0)
+            if not await elector.acquire(stop):
+                return 0
+            registry_metrics.leader.set(1)
+        lost = await _operate(options, workspaces, elector, stop)
+    finally:
+        if elector is not None:
+            await elector.release()
+        registry_metrics.leader.set(0)
+        await stop_metrics()
+        loads.close()
+        await cluster.close()
+    return 1 if lost else 0
+
+
+async def _operate(
+    options: Options,
+    workspaces: loops.Registry,
+    elector: leadership.LeaderElector | None,
+    stop: asyncio.Event,
+) -> bool:
+    """Run kopf until `stop`; True when it ended because leadership was lost."""
+    lost = asyncio.Event()
+
+    async def guard_leadership() -> None:
+        if elector is None:
+            return
+        await elector.hold(stop)
+        if not stop.is_set():
+            lost.set()
+            stop.set()
+
+    guard = asyncio.create_task(guard_leadership(), name="leadership")
+    kopf_registry = handlers.build_registry(workspaces, grace=options.shutdown_grace)
+    namespaces = list(options.namespaces)
+    try:
+        await kopf.operator(
+            registry=kopf_registry,
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            stop_flag=stop,
+        )
+    finally:
+        stop.set()
+        guard.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await guard
+        # kopf runs the cleanup handler on a normal stop; make sure loops end in any case.
+        await workspaces.stop(options.shutdown_grace)
+    return lost.is_set()
