@@ -21,9 +21,8 @@ def test_lint_matches_recorded_rules(workspace: Path) -> None:
         # The reference refuses to inspect these (manifest missing or invalid); our lint
         # reports the same problem as a manifest diagnostic instead of raising.
         assert expected["load"] == "error"
-        assert [d.rule for d in found] and all(
-            d.rule.startswith("rototo/workspace-manifest-") for d in found
-        )
+        assert [d.rule for d in found]
+        assert all(d.rule.startswith("rototo/workspace-manifest-") for d in found)
         return
     # The recording keeps one row per (rule, severity, path).
     ours = {(d.rule, d.severity, d.location.path) for d in found}

@@ -6,10 +6,15 @@ the shape, with the reference's wording, so lint, `inspect` and `load` agree.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from rototo_operator.errors import WorkspaceLoadError
+
+MANIFEST_NAME = "rototo-workspace.toml"
 SUPPORTED_SCHEMA_VERSION = 1
 
 
@@ -51,3 +56,25 @@ def parse_manifest(data: Any) -> Manifest:
     if problem is not None:
         raise ValueError(problem)
     return Manifest.model_validate(data)
+
+
+def check_workspace_manifest(root: Path) -> Manifest:
+    """Read and validate `root`'s manifest as `inspect` does; WorkspaceLoadError if bad."""
+    path = root / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        detail = f"{error.strerror or error} (os error {error.errno})"
+        raise WorkspaceLoadError(f"failed to read {path}: {detail}") from None
+    except UnicodeDecodeError:
+        raise WorkspaceLoadError(
+            f"failed to read {path}: stream did not contain valid UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise WorkspaceLoadError(f"failed to parse workspace manifest {path}: {error}") from None
+    try:
+        return parse_manifest(data)
+    except ValueError as error:
+        raise WorkspaceLoadError(str(error)) from None

@@ -1,0 +1,553 @@
+"""The compiled runtime model (`rototo.compiled/v1`): build, serialize, load, resolve.
+
+A lint-clean workspace compiles into one canonical JSON document (sorted keys, no
+insignificant whitespace, UTF-8) holding everything resolution needs: request context
+schemas, qualifiers with pre-parsed expressions, variables with their rules, and
+validated catalog entries. The document is described in docs/compiled-format.md and
+docs/compiled-format.schema.json. Its `digest` covers the workspace content and compiler,
+not where it came from: `source`, `fingerprint` and `digest` itself are left out of the
+hashed bytes, so the same reviewed content yields the same digest from any source.
+
+Loading a document (`CompiledModel.from_bytes`) checks format, shape and digest, compiles
+JSON Schemas and expressions once, and after that resolution is pure in-memory work.
+Values handed to callers are fresh copies; the model itself is never mutated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+
+from rototo_operator.engine import catalogs, lint
+from rototo_operator.engine.diagnostics import Diagnostic
+from rototo_operator.engine.documents import TypeKind, variable_type
+from rototo_operator.engine.expressions import (
+    EvalEnv,
+    Expression,
+    ExpressionFormatError,
+    Predicate,
+    expression_from_json,
+)
+from rototo_operator.errors import ResolutionError, RototoError, WorkspaceLoadError
+
+FORMAT = "rototo.compiled/v1"
+COMPILER_NAME = "rototo-operator"
+# Fields that describe where a model came from rather than what it is.
+UNHASHED_FIELDS = ("digest", "fingerprint", "source")
+
+
+def _compiler_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("rototo-operator")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+class LintFailedError(WorkspaceLoadError):
+    """The workspace has lint errors, so it cannot be compiled or loaded."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte encoding of a JSON value: sorted keys, compact, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def content_digest(document: Mapping[str, Any]) -> str:
+    hashed = {key: value for key, value in document.items() if key not in UNHASHED_FIELDS}
+    return "sha256:" + hashlib.sha256(canonical_json(hashed)).hexdigest()
+
+
+# -- document shape (pydantic) -----------------------------------------------------------
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class LiteralSelection(_Strict):
+    kind: Literal["literal"]
+    value: Any
+
+
+class CatalogSelection(_Strict):
+    kind: Literal["catalog"]
+    catalog: str
+    entry: str
+
+
+class CatalogListSelection(_Strict):
+    kind: Literal["catalog_list"]
+    catalog: str
+    entries: list[str]
+
+
+class QuerySelection(_Strict):
+    kind: Literal["query"]
+    catalog: str
+    query: dict[str, Any]
+
+
+Selection = Annotated[
+    LiteralSelection | CatalogSelection | CatalogListSelection,
+    pydantic.Field(discriminator="kind"),
+]
+RuleSelection = Annotated[
+    LiteralSelection | CatalogSelection | CatalogListSelection | QuerySelection,
+    pydantic.Field(discriminator="kind"),
+]
+
+
+class CompiledRule(_Strict):
+    index: int
+    when: dict[str, Any] | None
+    select: RuleSelection
+
+
+class CompiledVariable(_Strict):
+    type: str
+    description: str | None = None
+    request_contexts: list[str]
+    default: Selection
+    rules: list[CompiledRule]
+
+
+class CompiledQualifier(_Strict):
+    description: str | None = None
+    when: dict[str, Any]
+    request_contexts: list[str]
+
+
+class CompiledCatalog(_Strict):
+    schema_: Any = pydantic.Field(alias="schema")
+    entries: dict[str, Any]
+
+
+class CompiledRequestContext(_Strict):
+    schema_: Any = pydantic.Field(alias="schema")
+    samples: dict[str, Any]
+
+
+class CompiledWorkspace(_Strict):
+    catalogs: dict[str, CompiledCatalog]
+    qualifiers: dict[str, CompiledQualifier]
+    request_contexts: dict[str, CompiledRequestContext]
+    variables: dict[str, CompiledVariable]
+
+
+class CompilerInfo(_Strict):
+    name: str
+    version: str
+
+
+class CompiledDocument(_Strict):
+    format: Literal["rototo.compiled/v1"]
+    compiler: CompilerInfo
+    source: str
+    fingerprint: str
+    digest: str
+    workspace: CompiledWorkspace
+
+
+# -- compile -------------------------------------------------------------------------------
+
+
+def _selection(type_kind: TypeKind, value: Any) -> dict[str, Any]:
+    if type_kind.kind == "catalog":
+        return {"kind": "catalog", "catalog": type_kind.name, "entry": value}
+    catalog = type_kind.list_catalog()
+    if catalog is not None:
+        return {"kind": "catalog_list", "catalog": catalog, "entries": list(value)}
+    return {"kind": "literal", "value": value}
+
+
+def _type_text(type_kind: TypeKind) -> str:
+    if type_kind.kind == "catalog":
+        return f"catalog:{type_kind.name}"
+    if type_kind.kind == "list" and type_kind.item is not None:
+        return f"list<{_type_text(type_kind.item)}>"
+    return type_kind.name
+
+
+def compile_document(snapshot: lint.LintSnapshot) -> dict[str, Any]:
+    """The `workspace` section of the compiled model, from a lint-clean snapshot."""
+    index = snapshot.index
+    compat = lint.compatibility(index)
+    request_contexts = {
+        rid: {
+            "schema": node.json,
+            "samples": {
+                key: entry.value
+                for key, entry in index.request_context_entries.get(rid, {}).items()
+            },
+        }
+        for rid, node in index.request_contexts.items()
+    }
+    qualifiers: dict[str, Any] = {}
+    for qid, qualifier in index.qualifiers.items():
+        expression = qualifier.expression
+        if expression is None:
+            raise WorkspaceLoadError(f"qualifier must declare when: {qid}")
+        item: dict[str, Any] = {
+            "when": expression.to_json(),
+            "request_contexts": sorted(compat.qualifiers.get(qid, set())),
+        }
+        description = (qualifier.document.data or {}).get("description")
+        if isinstance(description, str):
+            item["description"] = description
+        qualifiers[qid] = item
+    variables: dict[str, Any] = {}
+    for vid, variable in index.variables.items():
+        type_kind = variable_type(variable)
+        if type_kind is None or variable.default is None or not variable.default.present:
+            raise WorkspaceLoadError(f"variable must declare type and default: {vid}")
+        rules = []
+        for rule in variable.rules or []:
+            when = (
+                rule.when.value.to_json() if rule.when is not None and rule.when.present else None
+            )
+            if rule.query is not None and rule.query.present:
+                catalog = type_kind.list_catalog()
+                if catalog is None:
+                    raise WorkspaceLoadError(
+                        "rule query is only valid for list<catalog:...> variables"
+                    )
+                select: dict[str, Any] = {
+                    "kind": "query",
+                    "catalog": catalog,
+                    "query": rule.query.value.to_json(),
+                }
+            else:
+                select = _selection(type_kind, rule.value.value)
+            rules.append({"index": rule.index, "when": when, "select": select})
+        var_item: dict[str, Any] = {
+            "type": _type_text(type_kind),
+            "request_contexts": sorted(compat.variables.get(vid, set())),
+            "default": _selection(type_kind, variable.default.value),
+            "rules": rules,
+        }
+        if variable.description is not None and variable.description.present:
+            var_item["description"] = variable.description.value
+        variables[vid] = var_item
+    catalogs_out = {
+        cid: {
+            "schema": node.json,
+            "entries": {key: e.value for key, e in index.catalog_entries.get(cid, {}).items()},
+        }
+        for cid, node in index.catalogs.items()
+    }
+    return {
+        "catalogs": catalogs_out,
+        "qualifiers": qualifiers,
+        "request_contexts": request_contexts,
+        "variables": variables,
+    }
+
+
+def compile_tree(root: Path, *, source: str, fingerprint: str) -> CompiledModel:
+    """Lint and compile the workspace at `root`; raise LintFailedError on lint errors."""
+    snapshot = lint.lint_snapshot(Path(root))
+    if snapshot.has_errors:
+        raise LintFailedError(
+            f"workspace lint failed with {len(snapshot.diagnostics)} diagnostic(s)",
+            snapshot.diagnostics,
+        )
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "compiler": {"name": COMPILER_NAME, "version": _compiler_version()},
+        "source": source,
+        "fingerprint": fingerprint,
+        "workspace": compile_document(snapshot),
+    }
+    document["digest"] = content_digest(document)
+    return CompiledModel(document)
+
+
+# -- runtime ---------------------------------------------------------------------------------
+
+
+def thaw(value: Any) -> Any:
+    """A fresh copy of a JSON value (dicts and lists copied, scalars shared)."""
+    if isinstance(value, dict):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thaw(item) for item in value]
+    return value
+
+
+def json_context(value: Any) -> Any:
+    """Copy a caller's context into plain JSON values, refusing what JSON cannot hold."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ResolutionError(
+                    f"failed to convert Python value to JSON: key must be a string: {key!r}"
+                )
+            out[key] = json_context(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [json_context(item) for item in value]
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    raise ResolutionError(
+        f"failed to convert Python value to JSON: unsupported type {type(value).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class _Selected:
+    value: Any
+    source: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    index: int
+    when: Predicate | None
+    query: tuple[str, Predicate] | None
+    selected: _Selected | None
+
+
+@dataclass(frozen=True)
+class _Variable:
+    request_contexts: frozenset[str]
+    default: _Selected
+    rules: tuple[_Rule, ...]
+
+
+class _QualifierState:
+    """Memoised qualifier answers for one resolution, with cycle detection."""
+
+    def __init__(self, model: CompiledModel, context: Mapping[str, Any]) -> None:
+        self.model = model
+        self.context = context
+        self.cache: dict[str, bool] = {}
+        self.resolving: set[str] = set()
+
+    def resolve(self, qualifier_id: str) -> bool:
+        cached = self.cache.get(qualifier_id)
+        if cached is not None:
+            return cached
+        if qualifier_id in self.resolving:
+            raise ResolutionError(f"qualifier cycle detected at qualifier://{qualifier_id}")
+        predicate = self.model._qualifiers.get(qualifier_id)
+        if predicate is None:
+            raise ResolutionError(f"qualifier not found: qualifier://{qualifier_id}")
+        self.resolving.add(qualifier_id)
+        try:
+            value = predicate(self.env())
+        finally:
+            self.resolving.discard(qualifier_id)
+        self.cache[qualifier_id] = value
+        return value
+
+    def env(self, entry: Any = None) -> EvalEnv:
+        if entry is None:
+            return EvalEnv(self.context, self.resolve)
+        return EvalEnv(self.context, self.resolve, entry)
+
+
+class CompiledModel:
+    """A loaded runtime model: validated, compiled once, resolved many times."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        try:
+            parsed = CompiledDocument.model_validate(document)
+        except pydantic.ValidationError as error:
+            raise WorkspaceLoadError(f"compiled model does not match {FORMAT}: {error}") from None
+        self._document = document
+        self._bytes = canonical_json(document)
+        self.digest: str = parsed.digest
+        self.source: str = parsed.source
+        self.fingerprint: str = parsed.fingerprint
+        self.compiler_version: str = parsed.compiler.version
+        workspace = parsed.workspace
+        self._catalog_entries = {cid: c.entries for cid, c in workspace.catalogs.items()}
+        self._catalog_schemas = {cid: c.schema_ for cid, c in workspace.catalogs.items()}
+        self._hydrator = catalogs.Hydrator(self._catalog_schemas, self._catalog_entries)
+        self._request_contexts: dict[str, Any] = {}
+        for rid, context in sorted(workspace.request_contexts.items()):
+            validator, message = catalogs.compile_plain_schema(context.schema_)
+            if validator is None:
+                raise WorkspaceLoadError(f"request context schema is invalid: {message}")
+            self._request_contexts[rid] = validator
+        self._qualifier_contexts = {
+            qid: frozenset(q.request_contexts) for qid, q in workspace.qualifiers.items()
+        }
+        self._qualifiers: dict[str, Predicate] = {
+            qid: self._predicate(q.when) for qid, q in workspace.qualifiers.items()
+        }
+        self._variables = {
+            vid: _Variable(
+                request_contexts=frozenset(v.request_contexts),
+                default=self._selected(v.default),
+                rules=tuple(self._rule(rule) for rule in v.rules),
+            )
+            for vid, v in workspace.variables.items()
+        }
+        self.variable_ids: tuple[str, ...] = tuple(sorted(workspace.variables))
+        self.qualifier_ids: tuple[str, ...] = tuple(sorted(workspace.qualifiers))
+
+    # -- construction helpers ---------------------------------------------------------
+    @staticmethod
+    def _predicate(data: dict[str, Any]) -> Predicate:
+        try:
+            expression: Expression = expression_from_json(data)
+        except (ExpressionFormatError, RototoError, ValueError, KeyError, TypeError) as error:
+            raise WorkspaceLoadError(
+                f"compiled model holds an invalid expression: {error}"
+            ) from None
+        return expression.compile()
+
+    def _entry(self, catalog: str, name: str) -> Any:
+        entries = self._catalog_entries.get(catalog)
+        if entries is None:
+            raise WorkspaceLoadError(f"catalog has no values: {catalog}")
+        if name not in entries:
+            raise WorkspaceLoadError(f"variable references unknown catalog value: {name}")
+        return entries[name]
+
+    def _selected(
+        self, selection: LiteralSelection | CatalogSelection | CatalogListSelection
+    ) -> _Selected:
+        if isinstance(selection, LiteralSelection):
+            return _Selected(selection.value, {"kind": "literal"})
+        if isinstance(selection, CatalogSelection):
+            return _Selected(
+                self._entry(selection.catalog, selection.entry),
+                {"kind": "catalog", "catalog": selection.catalog, "value": selection.entry},
+            )
+        return _Selected(
+            [self._entry(selection.catalog, name) for name in selection.entries],
+            {"kind": "catalog_list", "catalog": selection.catalog, "values": selection.entries},
+        )
+
+    def _rule(self, rule: CompiledRule) -> _Rule:
+        when = None if rule.when is None else self._predicate(rule.when)
+        if isinstance(rule.select, QuerySelection):
+            return _Rule(
+                rule.index, when, (rule.select.catalog, self._predicate(rule.select.query)), None
+            )
+        return _Rule(rule.index, when, None, self._selected(rule.select))
+
+    # -- serialization -----------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        return self._bytes
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = thaw(self._document)
+        return result
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CompiledModel:
+        """Load a serialized model; WorkspaceLoadError when corrupt or of another format."""
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise WorkspaceLoadError(f"compiled model is not valid JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise WorkspaceLoadError("compiled model must be a JSON object")
+        if document.get("format") != FORMAT:
+            raise WorkspaceLoadError(
+                f"unsupported compiled model format: {document.get('format')!r} "
+                f"(expected {FORMAT!r})"
+            )
+        expected = content_digest(document)
+        if document.get("digest") != expected:
+            raise WorkspaceLoadError(
+                f"compiled model digest mismatch: recorded {document.get('digest')!r}, "
+                f"content hashes to {expected!r}"
+            )
+        return cls(document)
+
+    # -- resolution --------------------------------------------------------------------
+    def _validate(self, context: Any, allowed: frozenset[str] | None) -> None:
+        if not self._request_contexts:
+            return
+        errors: list[str] = []
+        candidates = False
+        for rid, validator in self._request_contexts.items():
+            if allowed is not None and rid not in allowed:
+                continue
+            candidates = True
+            error = catalogs.validation_error(validator, context)
+            if error is None:
+                return
+            errors.append(f"{rid}: {error}")
+        if not candidates:
+            raise ResolutionError("resolve context does not match any compatible request context")
+        raise ResolutionError(
+            "resolve context does not match any compatible request context: " + "; ".join(errors)
+        )
+
+    @staticmethod
+    def _context(context: Any) -> dict[str, Any]:
+        converted = json_context(context)
+        if not isinstance(converted, dict):
+            raise ResolutionError("resolve context must be a JSON object")
+        return converted
+
+    def resolve_qualifier(
+        self, qualifier_id: str, context: Any, *, validate_context: bool = True
+    ) -> bool:
+        plain = self._context(context)
+        if validate_context:
+            allowed = self._qualifier_contexts.get(qualifier_id)
+            if allowed is None:
+                raise ResolutionError(f"qualifier not found: qualifier://{qualifier_id}")
+            self._validate(plain, allowed)
+        return _QualifierState(self, plain).resolve(qualifier_id)
+
+    def resolve_variable(
+        self, variable_id: str, context: Any, *, validate_context: bool = True
+    ) -> tuple[Any, dict[str, Any]]:
+        """(value, source JSON) for the variable; both are fresh copies."""
+        plain = self._context(context)
+        variable = self._variables.get(variable_id)
+        if variable is None:
+            raise ResolutionError(f"variable not found: variable://{variable_id}")
+        if validate_context and not (not variable.request_contexts and not variable.rules):
+            self._validate(plain, variable.request_contexts)
+        state = _QualifierState(self, plain)
+        selected = variable.default
+        for rule in variable.rules:
+            matched = rule.when(state.env()) if rule.when is not None else rule.query is not None
+            if not matched:
+                continue
+            if rule.query is not None:
+                selected = self._query(state, rule.query)
+            elif rule.selected is not None:
+                selected = rule.selected
+            break
+        return thaw(selected.value), thaw(selected.source)
+
+    def _query(self, state: _QualifierState, query: tuple[str, Predicate]) -> _Selected:
+        catalog, predicate = query
+        entries = self._catalog_entries.get(catalog)
+        if entries is None:
+            raise ResolutionError(f"catalog has no entries: {catalog}")
+        names: list[str] = []
+        values: list[Any] = []
+        for name in sorted(entries):
+            view = self._hydrator.entry_view(catalog, name)
+            if predicate(state.env(view)):
+                names.append(name)
+                values.append(view)
+        return _Selected(values, {"kind": "catalog_list", "catalog": catalog, "values": names})
