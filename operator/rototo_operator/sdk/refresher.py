@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, Literal, Protocol, TypeVar
 
+from rototo_operator.engine import diagnostics
 from rototo_operator.errors import RototoError
 from rototo_operator.sdk import backoff, status
 
@@ -171,7 +172,7 @@ class Refresher(Generic[W]):
             try:
                 outcome = await self._attempt(before_commit)
             except RototoError as error:
-                self._record_failure(str(error))
+                self._record_failure(describe_failure(error))
                 raise
             except Exception as error:
                 # A loader or hook bug, or an API error from the hook, is still a failed
@@ -240,6 +241,29 @@ class Refresher(Generic[W]):
             None if self._current is None else self._current.fingerprint,
             message,
         )
+
+
+MAX_HEADLINES = 3
+
+
+def describe_failure(error: BaseException) -> str:
+    """The status text for a failed attempt: the message plus where lint found errors.
+
+    A lint failure's message only counts diagnostics; the first few headlines
+    (`path:line: severity rule message`) say what to fix without a second lint run.
+    """
+    message = str(error) or type(error).__name__
+    found = getattr(error, "diagnostics", None)
+    if not isinstance(found, list):
+        return message
+    items = [item for item in found if isinstance(item, diagnostics.Diagnostic)]
+    errors = [item for item in items if item.is_error] or items
+    if not errors:
+        return message
+    lines = [item.headline() for item in errors[:MAX_HEADLINES]]
+    if len(errors) > MAX_HEADLINES:
+        lines.append(f"(+{len(errors) - MAX_HEADLINES} more)")
+    return f"{message}: {'; '.join(lines)}"
 
 
 def _timestamp(value: datetime.datetime | None) -> float | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from rototo_operator.engine import compiled
 from rototo_operator.errors import RototoError, WorkspaceLoadError
-from rototo_operator.sdk.refresher import Refresher
+from rototo_operator.sdk.refresher import Refresher, describe_failure
 from tests.support.refresh_fakes import START, FakeClock, FakeLoader, FakeWorkspace
 
 SHA_A = "git:" + "a" * 40
@@ -318,3 +320,40 @@ async def test_a_cancelled_attempt_is_not_a_failure_and_keeps_the_current() -> N
 def test_bad_backoff_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="failure backoff"):
         Refresher(FakeLoader(), failure_backoff=(10, 1))
+
+
+def lint_failure(tmp_path: Path, count: int) -> WorkspaceLoadError:
+    (tmp_path / "variables").mkdir()
+    (tmp_path / "rototo-workspace.toml").write_text("schema_version = 1\n")
+    for index in range(count):
+        (tmp_path / "variables" / f"v{index}.toml").write_text(
+            'schema_version = 1\ndescription = "x"\ntype = "int"\n\n[resolve]\ndefault = "no"\n'
+        )
+    with pytest.raises(WorkspaceLoadError) as caught:
+        compiled.compile_tree(tmp_path, source=str(tmp_path), fingerprint="sha256:0")
+    return caught.value
+
+
+def test_a_lint_failure_is_described_with_its_first_headlines(tmp_path: Path) -> None:
+    text = describe_failure(lint_failure(tmp_path, 5))
+    assert text.startswith("workspace lint failed with 5 diagnostic(s): ")
+    assert "variables/v0.toml:6: error rototo/variable-value-type-mismatch" in text
+    assert text.count("rototo/variable-value-type-mismatch") == 3
+    assert text.endswith("(+2 more)")
+
+
+def test_other_failures_are_described_by_their_message() -> None:
+    assert describe_failure(RototoError("git ls-remote timed out")) == "git ls-remote timed out"
+    assert describe_failure(RototoError()) == "RototoError"
+
+
+async def test_status_carries_the_lint_headlines(tmp_path: Path) -> None:
+    loader = FakeLoader(SHA_A)
+    refresher = await loaded(loader)
+    loader.publish(SHA_B, {})
+    loader.error = lint_failure(tmp_path, 1)
+    with pytest.raises(WorkspaceLoadError):
+        await refresher.refresh()
+    last_error = refresher.status().last_error
+    assert last_error is not None
+    assert "variables/v0.toml:6: error rototo/variable-value-type-mismatch" in last_error

@@ -8,8 +8,10 @@ and resolution are all real.
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,10 @@ async def test_refreshing_a_git_branch_end_to_end(tmp_path: Path) -> None:
         status = await workspace.status()
         assert status.consecutive_failures == 1
         assert status.last_error is not None
+        assert (
+            "variables/rate-limit.toml:7: error rototo/variable-value-type-mismatch"
+            in status.last_error
+        )
         assert status.current_fingerprint == f"git:{second}"
         assert (await workspace.resolve_variable("rate-limit", {})).value == 250
 
@@ -145,3 +151,25 @@ async def test_an_unknown_branch_raises_a_source_error(tmp_path: Path) -> None:
     repo.commit(100, "initial limits")
     with pytest.raises(rototo.RototoError):
         await rototo.RefreshingWorkspace.load(f"git+file://{repo.path}#no-such-branch")
+
+
+async def test_replaced_workspaces_release_their_staged_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    repo = Repo(tmp_path / "runtime-config")
+    repo.commit(100, "initial limits")
+
+    workspace = await rototo.RefreshingWorkspace.load(repo.source)
+    for limit in (101, 102, 103):
+        repo.commit(limit, f"limit {limit}")
+        assert await workspace.refresh_now() == "refreshed"
+    assert await workspace.refresh_now() == "unchanged"
+    gc.collect()
+    assert len(list(scratch.glob("rototo-stage-*"))) == 1
+    assert (await workspace.resolve_variable("rate-limit", {})).value == 103
+
+    await workspace.shutdown()
+    assert list(scratch.iterdir()) == []
