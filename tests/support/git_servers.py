@@ -458,7 +458,7 @@ class GitSshServer:
                 return True
 
             def validate_public_key(self, username: str, key: Any) -> bool:
-                accepted = bool(authorized.validate(key, "127.0.0.1", "127.0.0.1"))
+                accepted = authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None
                 if not accepted:
                     owner.auth_failures += 1
                 return accepted
@@ -482,9 +482,30 @@ class GitSshServer:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+
+            # Pump by hand: asyncssh's redirect() leaves coroutines behind at teardown.
+            async def feed() -> None:
+                assert child.stdin is not None
+                with contextlib.suppress(Exception):
+                    while data := await process.stdin.read(65536):
+                        child.stdin.write(data)
+                        await child.stdin.drain()
+                with contextlib.suppress(Exception):
+                    child.stdin.close()
+
+            async def drain(source: Any, sink: Any) -> None:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+
+            feeder = asyncio.ensure_future(feed())
+            await asyncio.gather(
+                drain(child.stdout, process.stdout), drain(child.stderr, process.stderr)
+            )
             code = await child.wait()
-            await process.stdout.drain()
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
             process.exit(code)
 
         self._server = await asyncssh.create_server(
@@ -506,6 +527,10 @@ class GitSshServer:
         async def stop() -> None:
             self._server.close()
             await self._server.wait_closed()
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -10,8 +10,9 @@ decide "unchanged" in one round trip.
 Both are blocking; async callers use `asyncio.to_thread`. A Stager may be shared by
 threads: git caches are locked per repository URL.
 
-Credentials are sent only to the host of the root source (and to every host when the root
-is local), so a layer on another host never receives this workspace's secrets.
+Secrets (password, token, SSH identity) are sent only to the host of the root source (to
+every host when the root is local), so a layer on another host never receives this
+workspace's secrets; trust material (CA bundle, known_hosts) applies to every layer.
 """
 
 from __future__ import annotations
@@ -229,9 +230,13 @@ class _Session:
         self.count = 0
 
     def credentials_for(self, spec: SourceSpec) -> Credentials | None:
-        if self.root_host is None or spec.host == self.root_host:
-            return self.stager.credentials
-        return None
+        """Secrets only for the root's host; trust material (CA, known_hosts) for all."""
+        credentials = self.stager.credentials
+        if credentials is None or self.root_host is None or spec.host == self.root_host:
+            return credentials
+        return Credentials(
+            ssh_known_hosts=credentials.ssh_known_hosts, ca_bundle=credentials.ca_bundle
+        )
 
     def _layer_dir(self) -> Path:
         assert self.work is not None
@@ -310,7 +315,9 @@ class _Session:
         self.stager._known_extends[(key, remote.fingerprint)] = (extends, effective)
 
         def resolve(entry: str) -> _Request:
-            return _Request(resolve_in_tree(remote.spec, effective, entry), remote)
+            parent = resolve_in_tree(remote.spec, effective, entry)
+            # Relative entries are directories of this same tree (same commit or archive).
+            return _Request(parent, None if "://" in entry else remote)
 
         return layering.Layer(
             source=spec.redacted(),

@@ -211,7 +211,9 @@ def _host_matches(patterns: str, name: str) -> bool:
     matched = False
     for pattern in patterns.split(","):
         negated = pattern.startswith("!")
-        if fnmatch.fnmatchcase(name, pattern.removeprefix("!").lower()):
+        # known_hosts wildcards are only * and ?; brackets are literal ("[host]:port").
+        literal = pattern.removeprefix("!").lower().replace("[", "[[]")
+        if fnmatch.fnmatchcase(name, literal):
             if negated:
                 return False
             matched = True

@@ -1,0 +1,129 @@
+"""git+https:// against `git http-backend` over TLS with Basic auth and a private CA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rototo_operator.errors import SourceError
+from rototo_operator.sources import Credentials, Stager
+from tests.support.git_servers import GitHttpsServer, Pki, Repo, make_pki, require_git
+
+USER, PASSWORD = "reader", "pw-0123"
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    require_git()
+    return Repo(tmp_path)
+
+
+@pytest.fixture
+def server(pki: Pki, repo: Repo) -> Iterator[GitHttpsServer]:
+    with GitHttpsServer(pki, repo.bare.parent, username=USER, password=PASSWORD) as running:
+        assert isinstance(running, GitHttpsServer)
+        yield running
+
+
+def source(server: GitHttpsServer, fragment: str = "") -> str:
+    return f"git+{server.url('config.git')}{fragment}"
+
+
+def good(pki: Pki) -> Credentials:
+    return Credentials(username=USER, password=PASSWORD, ca_bundle=pki.ca_pem)
+
+
+def test_stage_and_probe_with_basic_auth_and_private_ca(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    first = repo.commit({"rototo-workspace.toml": "schema_version = 1\n", "v": "1"})
+    with Stager(cache_dir=tmp_path / "cache", credentials=good(pki), allow_local=False) as stager:
+        staged = stager.stage(source(server, "#main"))
+        assert staged.fingerprint == f"git:{first}"
+        assert (staged.root / "v").read_text() == "1"
+
+        server.requests.clear()
+        assert stager.probe(source(server, "#main")) == f"git:{first}"
+        # ls-remote only: the ref advertisement (after the 401 that asks for credentials).
+        assert [path.split("?")[0] for _, path in server.requests] == [
+            "/config.git/info/refs",
+            "/config.git/info/refs",
+        ]
+
+        second = repo.commit({"v": "2"})
+        assert stager.probe(source(server, "#main")) == f"git:{second}"
+        server.requests.clear()
+        restaged = stager.stage(source(server, "#main"))
+        assert (restaged.root / "v").read_text() == "2"
+        assert any(
+            "git-upload-pack" in path for method, path in server.requests if method == "POST"
+        )
+
+        server.requests.clear()
+        again = stager.stage(source(server, "#main"))
+        assert again.fingerprint == f"git:{second}"
+        assert not any(method == "POST" for method, _ in server.requests), "no objects refetched"
+
+
+def test_wrong_or_missing_password_is_refused(server: GitHttpsServer, repo: Repo, pki: Pki) -> None:
+    repo.commit({"v": "1"})
+    wrong = Credentials(username=USER, password="nope", ca_bundle=pki.ca_pem)
+    with Stager(credentials=wrong) as stager, pytest.raises(SourceError) as caught:
+        stager.probe(source(server))
+    assert "rejected" in str(caught.value)
+    assert "nope" not in str(caught.value)
+    with (
+        Stager(credentials=Credentials(ca_bundle=pki.ca_pem)) as stager,
+        pytest.raises(SourceError, match="requires authentication"),
+    ):
+        stager.stage(source(server))
+
+
+def test_bearer_token_is_sent_as_header(server: GitHttpsServer, repo: Repo, pki: Pki) -> None:
+    commit = repo.commit({"v": "1"})
+    server.bearer_token = "tok-1"
+    with Stager(credentials=Credentials(bearer_token="tok-1", ca_bundle=pki.ca_pem)) as stager:
+        assert stager.stage(source(server)).fingerprint == f"git:{commit}"
+
+
+def test_untrusted_certificates_are_refused(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    repo.commit({"v": "1"})
+    with (
+        Stager(credentials=Credentials(username=USER, password=PASSWORD)) as stager,
+        pytest.raises(SourceError, match="not trusted by the system store"),
+    ):
+        stager.probe(source(server))
+    other = make_pki(tmp_path / "other", common_name="another CA")
+    foreign = Credentials(username=USER, password=PASSWORD, ca_bundle=other.ca_pem)
+    with (
+        Stager(credentials=foreign) as stager,
+        pytest.raises(SourceError, match="does not verify against the supplied CA bundle"),
+    ):
+        stager.stage(source(server))
+    with (
+        Stager(credentials=Credentials(ca_bundle="not pem")) as stager,
+        pytest.raises(SourceError, match="not valid PEM"),
+    ):
+        stager.probe(source(server))
+
+
+def test_credentials_stay_on_the_root_host(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    # The same server reached as "localhost" is another host for credential scoping.
+    repo.commit({"base/v": "base"})
+    parent = source(server, "#main:base").replace("127.0.0.1", "localhost")
+    repo.commit({"rototo-workspace.toml": f'schema_version = 1\nextends = ["{parent}"]\n'})
+    with Stager(credentials=good(pki)) as stager, pytest.raises(SourceError) as caught:
+        stager.stage(source(server))
+    assert "extends 'git+https://localhost:" in str(caught.value)
+    assert "requires authentication and no credentials were supplied" in str(caught.value)
