@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rototo_operator.engine import diagnostics
-from rototo_operator.engine.lua_lint import Isolation, _executor, run_custom_lint
+from rototo_operator.engine.lua_lint import Isolation, _executor, _sandbox, run_custom_lint
 from tests.unit.engine.lua import support
 
 pytestmark = pytest.mark.timeout(60)
@@ -249,3 +249,18 @@ end
         "custom lint handler failed in lint/stall.lua: custom lint exceeded execution timeout"
     )
     assert found[1].message == "ran for limit"
+
+
+def _count_loop(iterations: int) -> None:
+    script = f"function check(ws, v) for i = 1, {iterations} do end return {{}} end"
+    _sandbox.run_handler("lint/count.lua", script, "check", {}, {})
+
+
+def test_instruction_budget_is_exact() -> None:
+    """The Lua hook's own instructions are not charged to the script: the budget is the
+    reference's 1,000,000 (tripping at the hook after 1,001,000), give or take the few
+    instructions of call overhead. A miscounted hook shifts the edge by ~1,000 per unit."""
+    _count_loop(1_000_950)
+    with pytest.raises(_sandbox.TaskFailure) as failure:
+        _count_loop(1_001_050)
+    assert failure.value.message == "custom lint failed: custom lint exceeded Lua execution limits"
