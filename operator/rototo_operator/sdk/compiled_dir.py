@@ -139,12 +139,13 @@ def _gunzip(raw: bytes, model: Path, max_bytes: int) -> bytes:
     return data
 
 
-class CompiledDirLoader(Generic[T]):
-    """A refresh-core loader over a compiled-model directory (a mounted ConfigMap).
+class ModelFileLoader(Generic[T]):
+    """A refresh-core loader over a compiled-model directory (a mounted ConfigMap) or file.
 
     `decode(data, origin)` turns the model's JSON bytes into a workspace and raises
     WorkspaceLoadError for a corrupt or unknown format; `origin` names the file for
-    messages. The default decoder builds an SDK `Workspace` from `CompiledModel.from_bytes`.
+    messages. `loaders.CompiledDirLoader` is this loader producing SDK Workspaces; the
+    decoder is a parameter so the file handling is tested without the engine.
     """
 
     def __init__(

@@ -93,9 +93,13 @@ def decode_compiled(data: bytes, origin: str) -> Workspace:
     return Workspace.from_compiled(model)
 
 
-def compiled_dir_loader(path: str | os.PathLike[str]) -> compiled_dir.CompiledDirLoader[Workspace]:
-    """A loader over a compiled-model directory (a mounted ConfigMap) or model file."""
-    return compiled_dir.CompiledDirLoader(path, decode_compiled)
+class CompiledDirLoader(compiled_dir.ModelFileLoader[Workspace]):
+    """Hot-reads SDK Workspaces from a compiled-model directory (a mounted ConfigMap)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, max_bytes: int = compiled_dir.MAX_MODEL_BYTES
+    ) -> None:
+        super().__init__(path, decode_compiled, max_bytes=max_bytes)
 
 
 def default_loader(
@@ -103,7 +107,7 @@ def default_loader(
     *,
     workspace_token: str | None = None,
     lint: str = "deny",
-) -> SourceLoader | compiled_dir.CompiledDirLoader[Workspace]:
+) -> SourceLoader | CompiledDirLoader:
     """The loader `RefreshingWorkspace.load` uses for `source`.
 
     A path naming a compiled-model directory or file is hot-read; anything else is a
@@ -111,7 +115,7 @@ def default_loader(
     the ROTOTO_WORKSPACE_TOKEN environment variable).
     """
     if compiled_dir.find_compiled_model(source) is not None:
-        return compiled_dir_loader(source)
+        return CompiledDirLoader(source)
     stager = sources.Stager(credentials=sources.Credentials.for_workspace_token(workspace_token))
     try:
         return SourceLoader(os.fspath(source), stager, lint, owns_stager=True)

@@ -30,10 +30,24 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from rototo_operator.errors import RototoError
-from rototo_operator.sdk import backoff, refresher, status
+from rototo_operator.sdk import backoff, loaders, refresher, status
+from rototo_operator.sdk.backoff import backoff_delay
+from rototo_operator.sdk.loaders import CompiledDirLoader, SourceLoader
 from rototo_operator.sdk.refresher import Loader, Refresher, RefreshOutcome
 from rototo_operator.sdk.status import RefreshStatus
 from rototo_operator.sdk.workspace import VariableResolution
+
+# The refresh API in one place; the pieces live in their own modules.
+__all__ = [
+    "CompiledDirLoader",
+    "Loader",
+    "RefreshOutcome",
+    "RefreshStatus",
+    "Refresher",
+    "RefreshingWorkspace",
+    "SourceLoader",
+    "backoff_delay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +133,6 @@ class RefreshingWorkspace:
             raise ValueError(f"lint must be one of {', '.join(LINT_MODES)}, got {lint!r}")
         backoff.validate_period(period_seconds)
         backoff.validate_failure_backoff(*failure_backoff)
-        from rototo_operator.sdk import loaders
-
         loader = loaders.default_loader(source, workspace_token=workspace_token, lint=lint)
         return await cls.from_loader(
             loader,

@@ -55,8 +55,8 @@ def volume_at(tmp_path: Path) -> KubeletVolume:
 
 async def refresher_over(
     volume: KubeletVolume,
-) -> tuple[Refresher[FakeWorkspace], compiled_dir.CompiledDirLoader[FakeWorkspace]]:
-    loader = compiled_dir.CompiledDirLoader(volume.target, decode)
+) -> tuple[Refresher[FakeWorkspace], compiled_dir.ModelFileLoader[FakeWorkspace]]:
+    loader = compiled_dir.ModelFileLoader(volume.target, decode)
     refresher = Refresher(loader, clock=FakeClock())
     assert await refresher.refresh() == "refreshed"
     return refresher, loader
@@ -165,7 +165,7 @@ async def test_no_swap_is_unchanged_without_reading_the_model(tmp_path: Path) ->
         reads.append(origin)
         return decode(data, origin)
 
-    refresher = Refresher(compiled_dir.CompiledDirLoader(volume.target, counting_decode))
+    refresher = Refresher(compiled_dir.ModelFileLoader(volume.target, counting_decode))
     await refresher.refresh()
     assert await refresher.refresh() == "unchanged"
     assert await refresher.refresh() == "unchanged"
@@ -260,7 +260,7 @@ async def test_a_model_moving_between_plain_and_gzip_keys_is_followed(tmp_path: 
 def test_oversized_models_are_refused(tmp_path: Path) -> None:
     volume = volume_at(tmp_path)
     volume.write({"workspace.json.gz": gzip.compress(b" " * 10_000)})
-    loader = compiled_dir.CompiledDirLoader(volume.target, decode, max_bytes=1_000)
+    loader = compiled_dir.ModelFileLoader(volume.target, decode, max_bytes=1_000)
     with pytest.raises(WorkspaceLoadError, match="exceeds 1000 bytes unpacked"):
         loader.load_blocking()
     volume.write({"workspace.json": b" " * 10_000})
@@ -273,10 +273,10 @@ async def test_a_plain_directory_and_a_model_file_also_work(tmp_path: Path) -> N
     plain.mkdir()
     (plain / "workspace.json").write_bytes(model(FP_1, {"limit": 1}))
     for location in (plain, plain / "workspace.json"):
-        refresher = Refresher(compiled_dir.CompiledDirLoader(location, decode))
+        refresher = Refresher(compiled_dir.ModelFileLoader(location, decode))
         assert await refresher.refresh() == "refreshed"
         assert refresher.status().current_fingerprint == FP_1
-    refresher = Refresher(compiled_dir.CompiledDirLoader(plain, decode))
+    refresher = Refresher(compiled_dir.ModelFileLoader(plain, decode))
     await refresher.refresh()
     replacement = plain / "workspace.json.tmp"
     replacement.write_bytes(model(FP_2, {"limit": 2}))
