@@ -249,3 +249,21 @@ def test_registration_and_handler_failures_match_reference(tmp_path: Path) -> No
     root = support.write_workspace(tmp_path, FAILURES)
     ours, reference = _compare(root)
     assert ours == reference
+
+
+def test_discovery_edge_cases_match_reference(tmp_path: Path) -> None:
+    root = support.write_workspace(tmp_path / "ws", {"ok.lua": DATA})
+    outside = tmp_path / "outside.lua"
+    outside.write_text(DATA)
+    lint = root / "lint"
+    (lint / "escape.lua").symlink_to(outside)
+    (lint / "dangling.lua").symlink_to(lint / "missing-target.lua")
+    (lint / "inside-link.lua").symlink_to(lint / "ok.lua")
+    (lint / "latin1.lua").write_bytes(b"-- caf\xe9\nfunction register(lint) end\n")
+    (lint / "notes.txt").write_text("not lua")
+    (lint / ".lua").write_text("error('dotfile')")
+    (lint / "folder.lua").mkdir()
+    (lint / "nested").mkdir()
+    (lint / "nested" / "deep.lua").write_text("error('nested files are not discovered')")
+    ours, reference = _compare(root)
+    assert ours == reference
