@@ -288,3 +288,21 @@ async def test_invalid_options_raise_value_error() -> None:
         await RefreshingWorkspace.load("examples/basic", lint="warn")
     with pytest.raises(ValueError, match="period_seconds"):
         await RefreshingWorkspace.load("examples/basic", period_seconds=-5)
+
+
+def test_a_handle_outliving_its_event_loop_is_collected_quietly() -> None:
+    closed: list[bool] = []
+
+    async def make() -> RefreshingWorkspace:
+        workspace = await RefreshingWorkspace.from_loader(
+            FakeLoader(SHA_A), period_seconds=3600, on_close=lambda: closed.append(True)
+        )
+        await settle()
+        return workspace
+
+    # asyncio.run cancels the refresh task when it closes its loop; the handle lives on.
+    workspace = asyncio.run(make())
+    assert closed == []
+    del workspace
+    gc.collect()
+    assert closed == [True]
