@@ -80,11 +80,14 @@ BeforeCommit = Callable[[W], Awaitable[object]]
 def workspace_identity(workspace: Fingerprinted) -> tuple[str | None, str | None]:
     """What "the same workspace" means: the source fingerprint and, when known, the digest.
 
+    The digest is the workspace's own `digest` or its compiled model's (`compiled.digest`).
+
     The digest matters for compiled models: an operator upgrade may recompile the same
     commit into different bytes, which a pod must pick up although the fingerprint is equal.
     """
-    compiled = getattr(workspace, "compiled", None)
-    digest = getattr(compiled, "digest", None)
+    digest = getattr(workspace, "digest", None)
+    if digest is None:
+        digest = getattr(getattr(workspace, "compiled", None), "digest", None)
     return workspace.fingerprint, digest if isinstance(digest, str) else None
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from rototo_operator.engine import compiled
 from rototo_operator.errors import RototoError, WorkspaceLoadError
-from rototo_operator.sdk.refresher import Refresher, describe_failure
+from rototo_operator.sdk.refresher import Refresher, describe_failure, workspace_identity
 from tests.support.refresh_fakes import START, FakeClock, FakeLoader, FakeWorkspace
 
 SHA_A = "git:" + "a" * 40
@@ -357,3 +357,16 @@ async def test_status_carries_the_lint_headlines(tmp_path: Path) -> None:
     last_error = refresher.status().last_error
     assert last_error is not None
     assert "variables/v0.toml:6: error rototo/variable-value-type-mismatch" in last_error
+
+
+def test_identity_reads_a_digest_from_the_workspace_or_its_compiled_model() -> None:
+    class Published:
+        fingerprint = SHA_A
+        digest = "sha256:" + "3" * 64
+
+    assert workspace_identity(Published()) == (SHA_A, "sha256:" + "3" * 64)
+    assert workspace_identity(FakeWorkspace(SHA_A, {}, "sha256:" + "4" * 64)) == (
+        SHA_A,
+        "sha256:" + "4" * 64,
+    )
+    assert workspace_identity(FakeWorkspace(None, {})) == (None, None)
