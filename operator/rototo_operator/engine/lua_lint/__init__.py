@@ -54,8 +54,9 @@ from typing import Any
 from rototo_operator.engine import diagnostics
 from rototo_operator.engine.lua_lint import _executor, _sandbox, _targets
 from rototo_operator.engine.lua_lint._executor import Isolation
+from rototo_operator.engine.lua_lint._view import build_view
 
-__all__ = ["Isolation", "run_custom_lint"]
+__all__ = ["Isolation", "build_view", "run_custom_lint"]
 
 Diagnostic = diagnostics.Diagnostic
 
