@@ -564,7 +564,7 @@ class _Linter:
         run_custom_lint = getattr(lua_lint, "run_custom_lint", None)
         if run_custom_lint is None:
             return
-        view = workspace_view(self.index)
+        view = lua_lint.build_view(self.index)
         found: list[Diagnostic] = run_custom_lint(self.index.sources.root, view)
         self.diagnostics.extend(found)
 
