@@ -8,9 +8,12 @@ stderr so a failure reads as what went wrong.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -150,3 +153,83 @@ def eventually(
             detail = f"\n{describe()}" if describe else ""
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+class OperatorProcess:
+    """``rototo-operator run`` as a local process, logging to a file; stopped with SIGTERM.
+
+    It authenticates with ``kubeconfig`` only (in-cluster variables are removed from its
+    environment), so what it may do is exactly what that kubeconfig's identity may do.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        kubeconfig: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.args = list(args)
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
+        environ.update({"KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env})
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rototo_operator", "run", *self.args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environ,
+                start_new_session=True,
+            )
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+        eventually(
+            lambda: text in self.log() or self.returncode() is not None,
+            what=f"{text!r} in the operator's log",
+            timeout=timeout,
+            describe=self.log_tail,
+        )
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; the exit status (None if never started)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        return self.process.returncode
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,11 +1,10 @@
 {{/*
-The operator's permissions, in one place. Kept equal to docs/rbac-rules.yaml (the operator's
-machine-readable list) by tests/integration/test_chart.py, and to manifests/ by
-tests/integration/test_manifests.py.
+The operator's permissions, in one place. tests/integration/test_chart_install.py runs the
+operator with a token bound to exactly these rules; test_manifests.py keeps manifests/ equal.
+Reasons for each rule: docs/security.md.
 
 namespacedRules: what reconciling Workspaces needs in each watched namespace.
-leaderElectionRules: in the release namespace only.
-clusterRules: cluster-scoped reads the framework uses when watching every namespace.
+leaderElectionRules: the Lease, in the release namespace only.
 */}}
 {{- define "rototo-operator.namespacedRules" -}}
 - apiGroups: ["rototo.dev"]
@@ -13,26 +12,30 @@ clusterRules: cluster-scoped reads the framework uses when watching every namesp
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["rototo.dev"]
   resources: ["workspaces/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["get", "list", "watch", "create", "update"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-- apiGroups: ["", "events.k8s.io"]
+- apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create", "get", "patch"]
 {{- end }}
 
 {{- define "rototo-operator.leaderElectionRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["get", "create", "update"]
 {{- end }}
 
+{{/*
+clusterRules: kopf watches CustomResourceDefinitions to notice its resource appearing or
+changing at runtime (read-only, no secrets). Granted in both modes.
+*/}}
 {{- define "rototo-operator.clusterRules" -}}
-- apiGroups: [""]
-  resources: ["namespaces"]
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
 {{- end }}

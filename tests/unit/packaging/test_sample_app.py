@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import gitrepo
 
 from rototo_operator.engine import compiled
 from tests.support.kubelet_volume import KubeletVolume
@@ -35,35 +36,7 @@ ENTERPRISE = {"account": {"plan": "enterprise"}}
 
 def workspace_model(tmp: Path, limit: int, fingerprint: str) -> bytes:
     """Compile a one-variable workspace whose `account-limits` depends on the plan."""
-    root = tmp / fingerprint.replace(":", "-")
-    (root / "variables").mkdir(parents=True)
-    (root / "qualifiers").mkdir()
-    (root / "rototo-workspace.toml").write_text("schema_version = 1\n")
-    (root / "request-contexts").mkdir()
-    (root / "request-contexts" / "request.schema.json").write_text(
-        json.dumps(
-            {
-                "type": "object",
-                "properties": {
-                    "account": {"type": "object", "properties": {"plan": {"type": "string"}}}
-                },
-            }
-        )
-    )
-    (root / "qualifiers" / "enterprise-plan.toml").write_text(
-        'schema_version = 1\ndescription = "Enterprise accounts"\n'
-        "when = '(context.account.plan == \"enterprise\")'\n"
-    )
-    (root / "variables" / "account-limits.toml").write_text(
-        "schema_version = 1\n"
-        'description = "Requests per minute for an account"\n'
-        'type = "int"\n\n'
-        "[resolve]\n"
-        "default = 100\n\n"
-        "[[resolve.rule]]\n"
-        "when = 'qualifier[\"enterprise-plan\"]'\n"
-        f"value = {limit}\n"
-    )
+    root = gitrepo.write_small_workspace(tmp / fingerprint.replace(":", "-"), limit)
     model = compiled.compile_tree(root, source=f"file://{root}", fingerprint=fingerprint)
     return model.to_bytes()
 

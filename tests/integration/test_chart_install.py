@@ -1,0 +1,299 @@
+"""The chart installed into a real API server, and the operator running with its permissions.
+
+There is no kubelet, so the chart's Deployment never starts a pod. Instead the operator runs
+here as a local process whose only credential is a token of the chart's ServiceAccount
+(``kubectl create token``, in a kubeconfig with the cluster's CA). It must do its whole job
+with exactly the chart's RBAC: take the leader Lease in the release namespace, see a
+Workspace in another namespace, read its source, publish the ConfigMap, write status and
+Events, and publish again after a new commit. With the token of an account the chart did
+not bind, the same operator must fail saying Forbidden.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripts import gitrepo, kube
+
+from tests.cluster.launcher import Kubectl
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    service_account: str
+    helm: Path
+    helm_home: Path
+    kubeconfig: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def helm(release: Release, *args: str, check: bool = True) -> str:
+    done = kube.run(
+        [release.helm, *args, "--kubeconfig", release.kubeconfig],
+        env=kube.helm_env(release.helm_home),
+        check=check,
+    )
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def release(
+    kubectl: Kubectl, cluster: Path, cluster_bin_dir: Path, tmp_path: Path
+) -> Iterator[Release]:
+    suffix = uuid.uuid4().hex[:6]
+    rel = Release(
+        name=f"rototo-{suffix}",
+        namespace=f"rototo-system-{suffix}",
+        service_account=f"rototo-{suffix}-rototo-operator",
+        helm=cluster_bin_dir / "helm",
+        helm_home=tmp_path / "helm",
+        kubeconfig=cluster,
+    )
+    try:
+        helm(
+            rel,
+            "install",
+            rel.name,
+            str(kube.CHART),
+            "--namespace",
+            rel.namespace,
+            "--create-namespace",
+            "--set",
+            "image.pullPolicy=Never",
+        )
+        yield rel
+    finally:
+        helm(rel, "uninstall", rel.name, "--namespace", rel.namespace, check=False)
+        kubectl("delete", "namespace", rel.namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def workspace_namespace(kubectl: Kubectl) -> Iterator[str]:
+    name = f"team-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def token_for(kubectl: Kubectl, namespace: str, account: str, path: Path) -> Path:
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    return kube.token_kubeconfig(kubectl.kubeconfig, token, path, namespace)
+
+
+def workspace_manifest(namespace: str, source: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "rototo.dev/v1alpha1",
+            "kind": "Workspace",
+            "metadata": {"name": "account-config", "namespace": namespace},
+            "spec": {"source": source, "periodSeconds": 2},
+        }
+    )
+
+
+def workspace(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(
+        kubectl("get", "workspace", "account-config", "-n", namespace, "-o", "json").stdout
+    )
+    return loaded
+
+
+def ready(kubectl: Kubectl, namespace: str) -> dict[str, Any] | None:
+    body = workspace(kubectl, namespace)
+    conditions = body.get("status", {}).get("conditions", [])
+    if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+        return body
+    return None
+
+
+def test_install_creates_the_charts_objects(kubectl: Kubectl, release: Release) -> None:
+    status = helm(release, "status", release.name, "--namespace", release.namespace)
+    assert "STATUS: deployed" in status
+    names = kubectl(
+        "get",
+        "deployment,serviceaccount,service,pdb,role,rolebinding",
+        "-n",
+        release.namespace,
+        "-o",
+        "name",
+    ).stdout
+    for expected in (
+        f"deployment.apps/{release.name}-rototo-operator",
+        f"serviceaccount/{release.service_account}",
+        f"service/{release.name}-rototo-operator-metrics",
+        f"poddisruptionbudget.policy/{release.name}-rototo-operator",
+        f"role.rbac.authorization.k8s.io/{release.name}-rototo-operator-leader-election",
+    ):
+        assert expected in names, names
+    kubectl("get", "clusterrole", f"{release.name}-rototo-operator")
+    kubectl("get", "crd", "workspaces.rototo.dev")
+    deployment = json.loads(
+        kubectl(
+            "get",
+            "deployment",
+            f"{release.name}-rototo-operator",
+            "-n",
+            release.namespace,
+            "-o",
+            "json",
+        ).stdout
+    )
+    assert deployment["spec"]["replicas"] == 2
+    # Admission (defaults, validation) kept the hardening intact.
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_operator_does_its_whole_job_with_exactly_the_charts_permissions(
+    kubectl: Kubectl, release: Release, workspace_namespace: str, tmp_path: Path
+) -> None:
+    sa = f"system:serviceaccount:{release.namespace}:{release.service_account}"
+    # What the token may not do, checked by the API server itself.
+    for verb, resource, where in (
+        ("list", "secrets", ["-A"]),
+        ("delete", "configmaps", ["-n", workspace_namespace]),
+        ("create", "pods", ["-n", workspace_namespace]),
+        ("create", "leases.coordination.k8s.io", ["-n", workspace_namespace]),
+    ):
+        answer = kubectl("auth", "can-i", verb, resource, "--as", sa, *where, check=False)
+        assert answer.stdout.strip() == "no", f"the chart grants {verb} {resource}"
+
+    repo = gitrepo.GitRepo.from_directory(
+        gitrepo.write_small_workspace(tmp_path / "workspace", 1000),
+        tmp_path / "repo",
+        "first version",
+    )
+    kubeconfig = token_for(
+        kubectl, release.namespace, release.service_account, tmp_path / "sa.kubeconfig"
+    )
+    port = free_port()
+    operator = kube.OperatorProcess(
+        [
+            "--allow-local-sources",
+            "--leader-elect",
+            f"--lease-namespace={release.namespace}",
+            f"--metrics-port={port}",
+            "--metrics-address=127.0.0.1",
+            f"--cache-dir={tmp_path / 'cache'}",
+        ],
+        kubeconfig=kubeconfig,
+        log_path=tmp_path / "operator.log",
+        env={"POD_NAMESPACE": release.namespace},
+    )
+    with operator:
+        kubectl("apply", "-f", "-", input=workspace_manifest(workspace_namespace, repo.url))
+        body = kube.eventually(
+            lambda: ready(kubectl, workspace_namespace),
+            what="the Workspace to become Ready",
+            timeout=90,
+            describe=operator.log_tail,
+        )
+        first = body["status"]["currentFingerprint"]
+        assert first == f"git:{repo.head()}"
+
+        configmap = json.loads(
+            kubectl(
+                "get", "configmap", "account-config", "-n", workspace_namespace, "-o", "json"
+            ).stdout
+        )
+        assert configmap["metadata"]["annotations"]["rototo.dev/fingerprint"] == first
+        model = json.loads(configmap["data"]["workspace.json"])
+        assert model["format"] == "rototo.compiled/v1"
+
+        events = kubectl(
+            "get",
+            "events",
+            "-n",
+            workspace_namespace,
+            "--field-selector",
+            "involvedObject.name=account-config",
+            "-o",
+            "json",
+        ).stdout
+        assert json.loads(events)["items"], "the operator recorded no Event"
+
+        lease = json.loads(
+            kubectl("get", "lease", "rototo-operator", "-n", release.namespace, "-o", "json").stdout
+        )
+        assert lease["spec"]["holderIdentity"], "the operator did not take the Lease"
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            assert b"rototo_workspace_info" in resp.read()
+
+        # A new commit: the ConfigMap is updated in place (the chart grants update).
+        repo.write(
+            "variables/account-limits.toml",
+            (repo.path / "variables/account-limits.toml")
+            .read_text()
+            .replace("value = 1000", "value = 2000"),
+        )
+        second = f"git:{repo.commit_all('raise the enterprise limit')}"
+        kube.eventually(
+            lambda: (
+                workspace(kubectl, workspace_namespace)["status"].get("currentFingerprint")
+                == second
+            ),
+            what="the new commit to be published",
+            timeout=60,
+            describe=operator.log_tail,
+        )
+        published = kubectl(
+            "get",
+            "configmap",
+            "account-config",
+            "-n",
+            workspace_namespace,
+            "-o",
+            "jsonpath={.metadata.annotations.rototo\\.dev/fingerprint}",
+        ).stdout
+        assert published == second
+        assert "Forbidden" not in operator.log(), operator.log_tail()
+    assert operator.returncode() == 0, operator.log_tail()
+
+
+def test_operator_without_the_charts_binding_fails_with_forbidden(
+    kubectl: Kubectl, release: Release, workspace_namespace: str, tmp_path: Path
+) -> None:
+    kubectl("create", "serviceaccount", "stranger", "-n", release.namespace)
+    kubeconfig = token_for(kubectl, release.namespace, "stranger", tmp_path / "x.kubeconfig")
+    operator = kube.OperatorProcess(
+        [
+            "--allow-local-sources",
+            "--standalone",
+            f"--metrics-port={free_port()}",
+            "--metrics-address=127.0.0.1",
+        ],
+        kubeconfig=kubeconfig,
+        log_path=tmp_path / "operator.log",
+    )
+    with operator:
+        kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=workspace_manifest(workspace_namespace, f"git+file://{tmp_path}/none#main"),
+        )
+        operator.wait_for_log("workspaces.rototo.dev is forbidden", timeout=60)
+        log = operator.log()
+        assert f'User "system:serviceaccount:{release.namespace}:stranger"' in log, log
+        assert "Forbidden" in log
+    status = workspace(kubectl, workspace_namespace).get("status", {})
+    assert not status.get("currentFingerprint"), "a forbidden operator published something"
