@@ -41,4 +41,5 @@ class Limits:
 
 def exceeded(name: str, limit: int | float, detail: str) -> SourceError:
     """The error for a crossed limit: which limit, its value, and what crossed it."""
-    return SourceError(f"source limit {name}={limit:g} exceeded: {detail}")
+    shown = str(limit) if isinstance(limit, int) else f"{limit:g}"
+    return SourceError(f"source limit {name}={shown} exceeded: {detail}")
