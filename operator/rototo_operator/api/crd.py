@@ -58,10 +58,10 @@ _VALIDATIONS: dict[tuple[str, ...], list[dict[str, str]]] = {
     ],
 }
 
-# Object defaults pydantic cannot express (its defaults come from factories); the API server
-# then fills the nested field defaults inside them.
+# Object defaults pydantic does not emit (they come from factories). Written out in full:
+# the API server checks a default against the CEL rules without defaulting inside it.
 _OBJECT_DEFAULTS: dict[tuple[str, ...], dict[str, Any]] = {
-    ("spec", "failureBackoff"): {},
+    ("spec", "failureBackoff"): models.FailureBackoff().model_dump(by_alias=True),
     ("spec", "output"): {},
 }
 

@@ -130,6 +130,8 @@ def run_command(args: argparse.Namespace) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # kopf logs every handled watch event at INFO; ours says what matters.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.max_concurrent_refreshes < 1:
         print("rototo-operator run: --max-concurrent-refreshes must be >= 1", file=sys.stderr)
         return EXIT_USAGE

@@ -75,7 +75,7 @@ class WorkspaceLoop:
     def holds_published(self, body: Any) -> bool:
         """Whether a ConfigMap body holds exactly what this loop published."""
         published = self.memory.published
-        if published is None or published.digest is None:
+        if published is None or published.content_sha256 is None:
             return False
         meta = body.get("metadata") or {}
         owned = any(
@@ -86,7 +86,7 @@ class WorkspaceLoop:
         return (
             owned
             and annotations.get(models.DIGEST_ANNOTATION) == published.digest
-            and publishing.stored_digest(body) == published.digest
+            and publishing.stored_digest(body) == published.content_sha256
         )
 
     def output_changed(self) -> None:
@@ -112,6 +112,19 @@ class WorkspaceLoop:
                 raise
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+    def _settle(self) -> None:
+        """Drop triggers that the attempt just finished has answered.
+
+        Watch events that arrive during an attempt (our own status writes among them) are
+        compared with the memory as it was before the attempt; once it finished they may
+        already be handled.
+        """
+        if self.workspace.metadata.generation == self.memory.observed_generation:
+            self._pending.discard("spec")
+        request = self.workspace.refresh_request
+        if request is None or request == self.memory.last_handled_request:
+            self._pending.discard("manual")
 
     def _due(self) -> reconcile.Trigger | None:
         suspended = self.workspace.spec.suspend
@@ -170,6 +183,7 @@ class WorkspaceLoop:
                         await reconcile.attempt(self.workspace, trigger, self.memory, self.runtime)
                 finally:
                     self.busy = False
+                self._settle()
         except asyncio.CancelledError:
             log.debug("%s/%s: loop cancelled", *self.key)
             raise

@@ -54,9 +54,14 @@ class ConfigMapBody(TypedDict, total=False):
 
 @dataclasses.dataclass(frozen=True)
 class Payload:
-    """The model's bytes as they will be stored."""
+    """The model's bytes as they will be stored.
+
+    `digest` is the compiled model's own digest (the engine's, carried in the document and
+    the annotation); `content_sha256` hashes the exact bytes, to detect edits of the data.
+    """
 
     digest: str
+    content_sha256: str
     raw_bytes: int
     compressed: bool
     data: dict[str, str]
@@ -69,10 +74,12 @@ def digest_of(model_bytes: bytes) -> str:
 
 def encode_payload(model_bytes: bytes, *, digest: str | None = None) -> Payload:
     """Plain JSON when small, gzip when large; OutputTooLarge when it cannot fit."""
-    digest = digest or digest_of(model_bytes)
+    content = digest_of(model_bytes)
+    digest = digest or content
     if len(model_bytes) <= GZIP_THRESHOLD:
         return Payload(
             digest=digest,
+            content_sha256=content,
             raw_bytes=len(model_bytes),
             compressed=False,
             data={JSON_KEY: model_bytes.decode("utf-8")},
@@ -87,6 +94,7 @@ def encode_payload(model_bytes: bytes, *, digest: str | None = None) -> Payload:
         )
     return Payload(
         digest=digest,
+        content_sha256=content,
         raw_bytes=len(model_bytes),
         compressed=True,
         data={},
@@ -136,7 +144,7 @@ def render_configmap(
 
 
 def stored_digest(body: Mapping[str, Any]) -> str | None:
-    """Digest of the model actually stored in a ConfigMap (None when absent or corrupt)."""
+    """sha256 of the model bytes actually stored in a ConfigMap (None: absent or corrupt)."""
     data = body.get("data") or {}
     binary = body.get("binaryData") or {}
     if JSON_KEY in data and GZIP_KEY not in binary:
@@ -167,7 +175,11 @@ Decision = Literal["create", "replace", "keep"]
 
 
 def decide(
-    existing: Mapping[str, Any] | None, desired: ConfigMapBody, *, owner_uid: str
+    existing: Mapping[str, Any] | None,
+    desired: ConfigMapBody,
+    *,
+    owner_uid: str,
+    content_sha256: str,
 ) -> tuple[Decision, str]:
     """Whether to write the ConfigMap, and why (for logs and events)."""
     if existing is None:
@@ -177,7 +189,7 @@ def decide(
     refs = meta.get("ownerReferences") or []
     if not any(r.get("uid") == owner_uid and r.get("controller") for r in refs):
         return "replace", "the ConfigMap is not owned by this Workspace"
-    if stored_digest(existing) != want_meta["annotations"][models.DIGEST_ANNOTATION]:
+    if stored_digest(existing) != content_sha256:
         return "replace", "the ConfigMap's content differs from the compiled model"
     annotations = meta.get("annotations") or {}
     for key, value in want_meta["annotations"].items():

@@ -74,6 +74,7 @@ class Published:
     fingerprint: str
     digest: str | None
     config_map_name: str | None
+    content_sha256: str | None
     bytes: int | None
     compressed: bool | None
 
@@ -110,6 +111,7 @@ class Memory:
                 fingerprint=status.current_fingerprint,
                 digest=out.compiled_digest,
                 config_map_name=out.config_map_name,
+                content_sha256=None,
                 bytes=out.bytes,
                 compressed=out.compressed,
             )
@@ -304,7 +306,12 @@ async def publish(attempt: Attempt, loaded: loading.LoadedModel, *, new_version:
                 f"ConfigMap {namespace}/{name} is controlled by {owner}; choose another "
                 "spec.output.configMapName",
             )
-        decision, why = publishing.decide(existing, desired, owner_uid=workspace.metadata.uid)
+        decision, why = publishing.decide(
+            existing,
+            desired,
+            owner_uid=workspace.metadata.uid,
+            content_sha256=payload.content_sha256,
+        )
         if decision == "create":
             await cluster.create_configmap(namespace, desired)
         elif decision == "replace":
@@ -482,6 +489,7 @@ async def finish(attempt: Attempt) -> None:
             fingerprint=attempt.published_now.fingerprint,
             digest=attempt.payload.digest,
             config_map_name=workspace.config_map_name,
+            content_sha256=attempt.payload.content_sha256,
             bytes=attempt.payload.raw_bytes,
             compressed=attempt.payload.compressed,
         )

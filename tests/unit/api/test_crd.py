@@ -52,7 +52,7 @@ def test_spec_defaults_and_bounds() -> None:
     assert spec["maxStalenessSeconds"]["default"] == 600
     assert spec["suspend"]["default"] is False
     backoff = spec["failureBackoff"]
-    assert backoff["default"] == {}
+    assert backoff["default"] == {"initialSeconds": 5, "maxSeconds": 300}
     assert backoff["properties"]["initialSeconds"]["default"] == 5
     assert backoff["properties"]["maxSeconds"]["default"] == 300
     assert "self.maxSeconds >= self.initialSeconds" in str(backoff["x-kubernetes-validations"])
