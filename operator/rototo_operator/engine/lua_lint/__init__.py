@@ -9,7 +9,8 @@ reference's rule ids (`rototo/custom-lint-failed`, `-registration-invalid`,
 `-rule-conflict`, `-file-unregistered`, `-registration-duplicate`). It never raises for
 bad scripts.
 
-The view (built by the engine from the parsed workspace; see docs/custom-lint.md)::
+The view (`build_view(index)` makes it from the engine's WorkspaceIndex; the shape is
+documented in docs/custom-lint.md)::
 
     {
       "workspace": {            # handed to scripts as-is: JSON-like data only
@@ -28,10 +29,11 @@ The view (built by the engine from the parsed workspace; see docs/custom-lint.md
                                   entries: {key: {kind, request_context, key, path,
                                                   value}}}},
       },
-      "locations": {            # optional: source spans, keyed by entity address
-        "/": Location, "/#workspace_extends": Location,
+      "locations": {            # optional: source spans, keyed by entity address and
+        "/": Location,          # optionally "#<field kind>" (the reference's field names)
+        "/#workspace_extends": Location,
         "/variables/<id>": Location, "/variables/<id>#variable_resolve_default": ...,
-        "/variables/<id>/rules/<index>": Location, ...
+        "/variables/<id>/rules/<index>": Location, "/catalogs/<id>/entries/<key>": ...,
       },
     }
 
