@@ -13,6 +13,7 @@ strings with the entries they point at.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ from rototo_operator.engine.jsonpointer import is_valid_pointer, resolve_pointer
 REF_KEY = "x-rototo-catalog-ref"
 UI_KEY = "x-rototo-ui"
 URI_PREFIX = "rototo://catalogs/"
+_UNRESOLVED_RESOURCE = "is not present in a registry"
+_RESOURCE = re.compile(r"Resource '([^']*)' is not present in a registry")
 
 Report = Callable[[str], None]
 
@@ -59,6 +62,17 @@ def compile_catalog_schemas(schemas: Mapping[str, Any]) -> dict[str, tuple[Any, 
             compiled[catalog] = (None, str(error))
         else:
             compiled[catalog] = (validator, None)
+    for catalog, (validator, message) in list(compiled.items()):
+        compiled[catalog] = (validator, _meta_schema_message(schemas[catalog], message))
+    # The reference registers every catalog schema with every validator and resolves the
+    # whole registry up front, so one reference to a resource nobody holds fails them all.
+    unresolved = [
+        message
+        for _, (_, message) in sorted(compiled.items())
+        if message is not None and _UNRESOLVED_RESOURCE in message
+    ]
+    if unresolved:
+        return {catalog: (None, unresolved[-1]) for catalog in compiled}
     return compiled
 
 
@@ -77,12 +91,20 @@ def _registry(resources: list[tuple[str, Any]]) -> Any:
         return jsonschema_rs.Registry(kept) if kept else None
 
 
+def _meta_schema_message(schema: Any, message: str | None) -> str | None:
+    """An unknown `$schema` is reported as the reference words it, not as a fetch failure."""
+    match = _RESOURCE.search(message or "")
+    if match and isinstance(schema, dict) and schema.get("$schema") == match.group(1):
+        return f"Unknown specification: {match.group(1)}"
+    return message
+
+
 def compile_plain_schema(schema: Any) -> tuple[Any, str | None]:
     """Compile a request context schema on its own (no catalog resources)."""
     try:
         return jsonschema_rs.validator_for(schema, offline=True), None
     except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError) as error:
-        return None, _first_line(error)
+        return None, _meta_schema_message(schema, _first_line(error))
     except (ValueError, TypeError) as error:
         return None, str(error)
 

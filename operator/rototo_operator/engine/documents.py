@@ -324,6 +324,10 @@ def _toml_failure(document: SourceDocument, error: tomllib.TOMLDecodeError) -> D
         start = len(document.text)
     else:
         start = document.lines.offset(int(match.group(1)) - 1, int(match.group(2)) - 1)
+    if message.lower().startswith("unterminated string"):
+        opening = textspans.unterminated_string_start(document.text)
+        if opening is not None:
+            return _parse_failure(document, message, document.span_location(opening, opening + 1))
     newline = document.text.find("\n", start)
     end = len(document.text) if newline < 0 else newline + 1
     location = document.document_location() if start >= end else document.span_location(start, end)

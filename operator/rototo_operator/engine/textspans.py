@@ -83,6 +83,8 @@ class _TomlSpanScanner:
         # tables: dict for tables, list of dicts for arrays of tables.
         self.tree: dict[str, object] = {}
         self.table_path: Path = ()
+        # Where the string being read began, so a parse error can point at its quote.
+        self.string_start: int | None = None
 
     # -- low-level helpers -------------------------------------------------------------
     def peek(self, offset: int = 0) -> str:
@@ -182,6 +184,8 @@ class _TomlSpanScanner:
         """Read one value starting at the cursor, recording spans below `path`."""
         start = self.pos
         char = self.peek()
+        if char in ('"', "'"):
+            self.string_start = start
         if self.text.startswith('"""', self.pos) or self.text.startswith("'''", self.pos):
             self.skip_multiline_string(self.text[self.pos : self.pos + 3])
         elif char == '"':
@@ -358,6 +362,13 @@ class _TomlSpanScanner:
         except (_Stop, ValueError, IndexError):
             pass
         return self.spans
+
+
+def unterminated_string_start(text: str) -> int | None:
+    """Where the string that never closes begins (for a parse error's location)."""
+    scanner = _TomlSpanScanner(text)
+    scanner.scan()
+    return scanner.string_start
 
 
 def toml_value_spans(text: str) -> dict[Path, Span]:
