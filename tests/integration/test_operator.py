@@ -157,6 +157,7 @@ class OperatorProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        self._log_file.close()
 
 
 def apply_crd(kubectl: Kubectl) -> None:
