@@ -30,6 +30,10 @@ REQUEST_SCHEMA = """{
 SAMPLE = '{"account": {"id": "a-1", "plan": "enterprise", "seats": 12, "tags": ["beta"]}}\n'
 
 
+# Every TOML form the reference reads (no dates: it rejects those, see values cases).
+TOML_FORMS = (Path(__file__).with_name("data") / "forms.toml").read_text(encoding="utf-8")
+
+
 def _qualifier(when: str) -> str:
     return f"schema_version = 1\nwhen = '{when}'\n"
 
@@ -294,6 +298,72 @@ CASES: dict[str, dict[str, str | bytes]] = {
         ),
         "variables/dated.toml": (
             'schema_version = 1\ntype = "string"\n[resolve]\ndefault = "2026-01-01"\n'
+        ),
+    },
+    "values-and-context-rules": {
+        "request-contexts/request.schema.json": REQUEST_SCHEMA,
+        "request-contexts/other.schema.json": (
+            '{"type": "object", "required": ["user"], "properties": {"user": {"type": "object",'
+            ' "properties": {"email": {"type": "string"}}}, "account": {"type": "object",'
+            ' "properties": {"plan": {"type": "string"}}}}}'
+        ),
+        "request-contexts/request-entries/sample.json": SAMPLE,
+        "request-contexts/other-entries/staff.json": (
+            '{"user": {"email": "ops@example.com"}, "account": {"plan": "free"}}\n'
+        ),
+        "qualifiers/dotted.toml": _qualifier("qualifier.inline && context.account.plan != null"),
+        "qualifiers/inline.toml": _qualifier('context.account.plan == "enterprise"'),
+        "variables/direct-context.toml": (
+            'schema_version = 1\ntype = "string"\n[resolve]\ndefault = "d"\n'
+            '[[resolve.rule]]\nwhen = \'context.account.plan == "free"\'\nvalue = "f"\n'
+            '[[resolve.rule]]\nwhen = \'qualifier["dotted"]\'\nvalue = "q"\n'
+        ),
+        "variables/infinite.toml": (
+            'schema_version = 1\ntype = "number"\n[resolve]\ndefault = inf\n'
+        ),
+        "variables/when-dated.toml": (
+            'schema_version = 1\ntype = "list"\n[resolve]\n'
+            "default = [1979-05-27T07:32:00Z, 1979-05-27, 07:32:00, 1979-05-27T07:32:00.5-07:00]\n"
+        ),
+        "variables/equal-numbers.toml": (
+            'schema_version = 1\ntype = "number"\n[resolve]\ndefault = 1\n'
+            "[[resolve.rule]]\nwhen = 'qualifier[\"inline\"]'\nvalue = 1.0\n"
+            "[[resolve.rule]]\nwhen = 'qualifier[\"dotted\"]'\nvalue = 1\n"
+        ),
+    },
+    "query-hydration": {
+        "request-contexts/request.schema.json": REQUEST_SCHEMA,
+        "request-contexts/request-entries/sample.json": SAMPLE,
+        "catalogs/template.schema.json": (
+            '{"type": "object", "properties": {"body": {"type": "string"},'
+            ' "variants": {"type": "object"}}}'
+        ),
+        "catalogs/template-entries/welcome.toml": ('body = "hi"\n[variants.eu]\ntitle = "Hallo"\n'),
+        "catalogs/rule.schema.json": (
+            '{"type": "object", "properties": {"plan": {"type": "string"},'
+            ' "template": {"type": "string", "x-rototo-catalog-ref": "template"},'
+            ' "title": {"type": "string", "x-rototo-catalog-ref": "template"},'
+            ' "pair": {"x-rototo-catalog-ref": true},'
+            ' "self": {"type": "string", "x-rototo-catalog-ref": "rule"}}}'
+        ),
+        "catalogs/rule-entries/a.toml": (
+            'plan = "enterprise"\ntemplate = "welcome"\ntitle = "welcome#/variants/eu/title"\n'
+            'self = "b"\n[pair]\ncatalog = "template"\nentry = "welcome"\npointer = "/body"\n'
+        ),
+        "catalogs/rule-entries/b.toml": 'plan = "free"\nself = "a"\n',
+        "variables/rules.toml": (
+            'schema_version = 1\ntype = "list<catalog:rule>"\n[resolve]\ndefault = ["b"]\n'
+            "[[resolve.rule]]\nquery = 'entry.plan == context.account.plan'\n"
+        ),
+        "variables/static-rules.toml": (
+            'schema_version = 1\ntype = "list<catalog:rule>"\n[resolve]\ndefault = ["a", "b"]\n'
+        ),
+    },
+    "toml-syntax": {
+        "catalogs/blob.schema.json": "{}",
+        "catalogs/blob-entries/forms.toml": TOML_FORMS,
+        "variables/blob.toml": (
+            'schema_version = 1\ntype = "catalog:blob"\n[resolve]\ndefault = "forms"\n'
         ),
     },
 }

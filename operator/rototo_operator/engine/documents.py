@@ -296,10 +296,18 @@ def parse_documents(sources: SourceSet) -> list[Diagnostic]:
             continue
         if document.kind in ("manifest", "qualifier", "variable", "catalog_entry"):
             try:
-                document.data = toml_to_json(tomllib.loads(document.text))
-                document.parsed = True
+                raw = tomllib.loads(document.text)
             except tomllib.TOMLDecodeError as error:
                 diagnostics.append(_toml_failure(document, error))
+                continue
+            if _has_datetime(raw):
+                # The reference's TOML reader has no date/time values: it fails on them.
+                diagnostics.append(
+                    _parse_failure(document, "invalid number", _first_datetime(document, raw))
+                )
+                continue
+            document.data = toml_to_json(raw)
+            document.parsed = True
         elif document.kind in ("catalog", "request_context", "request_context_entry"):
             try:
                 document.data = parse_json_text(document.text)
@@ -314,6 +322,40 @@ def parse_documents(sources: SourceSet) -> list[Diagnostic]:
             except ValueError as error:
                 diagnostics.append(_parse_failure(document, str(error), Location(document.path)))
     return diagnostics
+
+
+def _has_datetime(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_datetime(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_datetime(item) for item in value)
+    return isinstance(value, datetime | date | time)
+
+
+def _value_at(data: Any, path: textspans.Path) -> Any:
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(data, list) or part >= len(data):
+                return None
+        elif not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _first_datetime(document: SourceDocument, raw: Any) -> Location:
+    """Where the first date/time value starts (up to its first `:`, as the reference)."""
+    spans = textspans.toml_value_spans(document.text)
+    starts = sorted(
+        span
+        for path, span in spans.items()
+        if isinstance(_value_at(raw, path), datetime | date | time)
+    )
+    if not starts:
+        return document.document_location()
+    start, end = starts[0]
+    colon = document.text.find(":", start, end)
+    return document.span_location(start, colon if colon > start else end)
 
 
 def _toml_failure(document: SourceDocument, error: tomllib.TOMLDecodeError) -> Diagnostic:

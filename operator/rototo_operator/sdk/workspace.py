@@ -109,6 +109,7 @@ class Workspace:
         self.source = source
         self.immutable = immutable
         self._from_model = from_model
+        self._staged: sources.StagedWorkspace | None = None
 
     def __repr__(self) -> str:
         return f"Workspace(root={str(self._root)!r}, fingerprint={self.fingerprint!r})"
@@ -179,13 +180,16 @@ class Workspace:
             compiled = engine_compiled.compile_tree(
                 root, source=staged.source, fingerprint=staged.fingerprint
             )
-        return cls(
+        workspace = cls(
             root=root,
             compiled=compiled,
             fingerprint=staged.fingerprint,
             source=staged.source,
             immutable=staged.immutable,
         )
+        # The staged files are removed when `staged` is collected: keep it while we live.
+        workspace._staged = staged
+        return workspace
 
     @classmethod
     def from_compiled(cls, model: engine_compiled.CompiledModel) -> Workspace:
