@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import os
 import posixpath
 import threading
 import time
@@ -192,9 +193,22 @@ def _remote_url(spec: SourceSpec) -> str:
     return spec.location
 
 
-def _cache_key(url: str) -> str:
-    """Cache directory name: hash of the URL without any password in it."""
-    return hashlib.sha256(redact(url).encode()).hexdigest()[:32]
+def _identity(credentials: Credentials | None, salt: bytes) -> bytes:
+    """Which secrets reach the remote; salted so the cache never holds a bare secret hash."""
+    if credentials is None:
+        return b""
+    secrets = (
+        credentials.username,
+        credentials.password,
+        credentials.bearer_token,
+        credentials.ssh_identity,
+    )
+    if not any(secrets):
+        return b""
+    digest = hashlib.sha256(salt)
+    for value in secrets:
+        digest.update(b"\0" + (value or "").encode())
+    return digest.digest()
 
 
 class GitCache:
@@ -208,9 +222,23 @@ class GitCache:
         _ensure_server_timeouts(limits.git_timeout)
         trust.install_certificate_hook()
 
+    def _key(self, url: str, credentials: Credentials | None) -> str:
+        """Cache name for a URL as seen with these credentials.
+
+        Repositories fetched with different secrets live apart: a commit fetched for one
+        tenant must not be readable (by its id, with no network check) by another.
+        """
+        salt_file = self.root / "salt"
+        if not salt_file.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError), salt_file.open("xb") as out:
+                out.write(os.urandom(32))
+        identity = _identity(credentials, salt_file.read_bytes())
+        return hashlib.sha256(redact(url).encode() + b"\0" + identity).hexdigest()[:32]
+
     @contextlib.contextmanager
-    def _locked(self, url: str) -> Iterator[pygit2.Repository]:
-        key = _cache_key(url)
+    def _locked(self, url: str, credentials: Credentials | None) -> Iterator[pygit2.Repository]:
+        key = self._key(url, credentials)
         with self._locks_guard:
             lock = self._locks.setdefault(key, threading.Lock())
         self.root.mkdir(parents=True, exist_ok=True)
@@ -234,7 +262,7 @@ class GitCache:
         url = _remote_url(spec)
         callbacks = _Callbacks(url, credentials, self.limits, spec.redacted())
         with self._errors(spec, "git ls-remote"):
-            with self._locked(url) as repo:
+            with self._locked(url, credentials) as repo:
                 path = repo.path
             # No lock for the round trip itself: it only reads, and a slow fetch of the same
             # URL must not hold up probes.
@@ -269,7 +297,7 @@ class GitCache:
             refname, commit = None, spec.ref
         else:
             refname, commit = self.advertised(spec, credentials).resolve(spec.ref, spec.redacted())
-        with self._errors(spec, "git fetch"), self._locked(url) as repo:
+        with self._errors(spec, "git fetch"), self._locked(url, credentials) as repo:
             if not _has_commit(repo, commit):
                 self._fetch(repo, spec, credentials, refname, commit)
             if not _has_commit(repo, commit):
@@ -308,13 +336,15 @@ class GitCache:
             with contextlib.suppress(pygit2.GitError):
                 remote.fetch([f"+{commit}:refs/rototo/pinned/{commit}"], callbacks=callbacks)
 
-    def read_file(self, spec: SourceSpec, commit: str, path: str) -> bytes | None:
+    def read_file(
+        self, spec: SourceSpec, credentials: Credentials | None, commit: str, path: str
+    ) -> bytes | None:
         """A file at `commit` from the cache without network; None when not cached or absent."""
-        key = _cache_key(_remote_url(spec))
-        repo_path = self.root / f"{key}.git"
+        url = _remote_url(spec)
+        repo_path = self.root / f"{self._key(url, credentials)}.git"
         if not (repo_path / "HEAD").exists():
             return None
-        with self._locked(_remote_url(spec)) as repo:
+        with self._locked(url, credentials) as repo:
             if not _has_commit(repo, commit):
                 return None
             tree = repo[commit].peel(pygit2.Commit).tree

@@ -17,12 +17,14 @@ workspace's secrets; trust material (CA bundle, known_hosts) applies to every la
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import posixpath
 import shutil
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from types import TracebackType
 
@@ -32,6 +34,23 @@ from rototo_operator.sources import layering, tree
 from rototo_operator.sources.credentials import Credentials
 from rototo_operator.sources.limits import Limits
 from rototo_operator.sources.spec import SourceSpec, parse_source
+
+_process_cache_lock = threading.Lock()
+_process_cache_dir: Path | None = None
+
+
+def _process_cache() -> Path:
+    """The default cache: one temporary directory per process, shared by every Stager.
+
+    Removed at interpreter exit. Pass `cache_dir` (the operator's `--cache-dir`) to keep
+    fetched repositories across restarts.
+    """
+    global _process_cache_dir  # noqa: PLW0603 - one lazily created directory per process
+    with _process_cache_lock:
+        if _process_cache_dir is None:
+            _process_cache_dir = Path(tempfile.mkdtemp(prefix="rototo-cache-"))
+            atexit.register(shutil.rmtree, _process_cache_dir, ignore_errors=True)
+        return _process_cache_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +80,13 @@ class StagedWorkspace:
         self.immutable = immutable
         self.source = source
         self.layers = layers
-        self._owned_dir = owned_dir
+        # Dropping the object removes its files too, like the reference's temporary staging:
+        # keep the StagedWorkspace alive for as long as `root` is used.
+        self._finalizer = (
+            weakref.finalize(self, shutil.rmtree, owned_dir, ignore_errors=True)
+            if owned_dir is not None
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -71,9 +96,8 @@ class StagedWorkspace:
 
     def cleanup(self) -> None:
         """Remove the staged files; the root path must not be used afterwards."""
-        if self._owned_dir is not None:
-            shutil.rmtree(self._owned_dir, ignore_errors=True)
-            self._owned_dir = None
+        if self._finalizer is not None:
+            self._finalizer()
 
     def __enter__(self) -> StagedWorkspace:
         return self
@@ -110,14 +134,10 @@ class Stager:
         self.limits = limits if limits is not None else Limits()
         self.credentials = credentials
         self.allow_local = allow_local
-        self._owned_cache: Path | None = None
-        if cache_dir is None:
-            self._owned_cache = Path(tempfile.mkdtemp(prefix="rototo-cache-"))
-            cache_dir = self._owned_cache
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else _process_cache()
         self.staging_dir = Path(staging_dir) if staging_dir is not None else None
         self._lock = threading.Lock()
-        self._staged: list[StagedWorkspace] = []
+        self._staged: weakref.WeakSet[StagedWorkspace] = weakref.WeakSet()
         # Extends lists seen when staging remote layers, by (layer key, fingerprint): lets
         # probe() combine a layered fingerprint without fetching anything.
         self._known_extends: dict[tuple[str, str], tuple[tuple[str, ...], str | None]] = {}
@@ -158,7 +178,7 @@ class Stager:
             shutil.rmtree(work, ignore_errors=True)
             raise
         with self._lock:
-            self._staged.append(staged)
+            self._staged.add(staged)
         return staged
 
     def probe(self, source: str) -> str | None:
@@ -181,13 +201,11 @@ class Stager:
         return fingerprints.combine_layers(fingerprints_found)
 
     def cleanup(self) -> None:
-        """Remove every workspace this Stager staged and its private cache, if it made one."""
+        """Remove every workspace this Stager staged (the shared git cache stays)."""
         with self._lock:
-            staged, self._staged = self._staged, []
+            staged, self._staged = list(self._staged), weakref.WeakSet()
         for workspace in staged:
             workspace.cleanup()
-        if self._owned_cache is not None:
-            shutil.rmtree(self._owned_cache, ignore_errors=True)
 
     def __enter__(self) -> Stager:
         return self
@@ -410,7 +428,8 @@ class _Session:
         cache = self.stager._git()
         assert isinstance(cache, git.GitCache)
         path = posixpath.join(spec.subdir or "", tree.MANIFEST)
-        text = cache.read_file(spec, fingerprint.removeprefix("git:"), path)
+        commit = fingerprint.removeprefix("git:")
+        text = cache.read_file(spec, self.credentials_for(spec), commit, path)
         if text is None:
             return None
         with tempfile.TemporaryDirectory(prefix="rototo-probe-") as scratch:

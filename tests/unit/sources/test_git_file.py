@@ -204,17 +204,17 @@ def test_concurrent_stagers_share_one_cache(repo: Repo, tmp_path: Path) -> None:
 def test_tree_limits_apply_to_git(repo: Repo, tmp_path: Path) -> None:
     repo.commit({f"f{index}": "x" * 10 for index in range(6)})
     with (
-        Stager(limits=Limits(archive_entries=3)) as small,
+        Stager(tmp_path / "c0", limits=Limits(archive_entries=3)) as small,
         pytest.raises(SourceError, match="archive_entries=3"),
     ):
         small.stage(repo.file_url)
     with (
-        Stager(limits=Limits(decompressed_bytes=25)) as small,
+        Stager(tmp_path / "c1", limits=Limits(decompressed_bytes=25)) as small,
         pytest.raises(SourceError, match="decompressed_bytes=25"),
     ):
         small.stage(repo.file_url)
     with (
-        Stager(limits=Limits(repository_bytes=10)) as small,
+        Stager(tmp_path / "c2", limits=Limits(repository_bytes=10)) as small,
         pytest.raises(SourceError, match="repository_bytes=10"),
     ):
         small.stage(repo.file_url)

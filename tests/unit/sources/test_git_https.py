@@ -127,3 +127,17 @@ def test_credentials_stay_on_the_root_host(
         stager.stage(source(server))
     assert "extends 'git+https://localhost:" in str(caught.value)
     assert "requires authentication and no credentials were supplied" in str(caught.value)
+
+
+def test_cached_private_commits_stay_with_their_credentials(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    commit = repo.commit({"v": "private"})
+    pinned = source(server, f"#{commit}")
+    with Stager(cache_dir=tmp_path / "shared", credentials=good(pki)) as tenant_a:
+        assert (tenant_a.stage(pinned).root / "v").read_text() == "private"
+    anonymous = Credentials(ca_bundle=pki.ca_pem)
+    with Stager(cache_dir=tmp_path / "shared", credentials=anonymous) as tenant_b:
+        assert tenant_b.probe(pinned) == f"git:{commit}", "a pin is known without network"
+        with pytest.raises(SourceError, match="requires authentication"):
+            tenant_b.stage(pinned)

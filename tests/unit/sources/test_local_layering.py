@@ -272,10 +272,9 @@ def test_cleanup_removes_staged_directories(tmp_path: Path) -> None:
     first.cleanup()
     assert not first.root.exists()
     assert second.root.exists()
-    cache = stager.cache_dir
     stager.cleanup()
     assert not second.root.exists()
-    assert not cache.exists()
+    assert stager.cache_dir.exists(), "the process-wide git cache outlives one Stager"
 
 
 def test_credentials_repr_hides_secrets() -> None:
@@ -309,3 +308,12 @@ def test_credentials_repr_hides_secrets() -> None:
     )
     assert (secret.username, secret.password, secret.bearer_token) == ("u", "p", "b")
     assert (secret.ssh_identity, secret.ssh_known_hosts, secret.ca_bundle) == ("i", "k", "c")
+
+
+def test_dropping_a_staged_workspace_removes_its_files(stager: Stager, tmp_path: Path) -> None:
+    import gc
+
+    ws = write(tmp_path / "ws", {"v": "1"})
+    root = stager.stage(str(ws)).root
+    gc.collect()
+    assert not root.exists()
