@@ -26,7 +26,6 @@ import asyncio
 import base64
 import itertools
 import json
-import re
 import shutil
 import socket
 import sys
@@ -52,8 +51,6 @@ NAMESPACE = "demo"
 WORKSPACE = "account-config"
 VARIABLE = "account-limits"
 CONTEXT = {"account": {"plan": "enterprise"}}
-LIMIT_FILE = "catalogs/account-limit-profile-entries/enterprise.toml"
-LIMIT_LINE = re.compile(r"^api_requests_per_minute = (\d+)$", re.MULTILINE)
 NEW_LIMIT = 60000
 # Below the catalog schema's minimum of 60: lint rejects it, as review should have.
 BROKEN_LIMIT = 6
@@ -163,13 +160,6 @@ class Demo:
                 raise TimeoutError(f"the SDK did not pick up {fingerprint}")
             await asyncio.sleep(0.1)
 
-    def limit_in_repo(self, repo: gitrepo.GitRepo, value: int) -> None:
-        path = repo.path / LIMIT_FILE
-        text = path.read_text()
-        if not LIMIT_LINE.search(text):
-            raise SystemExit(f"demo: {LIMIT_FILE} has no `api_requests_per_minute = N` line")
-        path.write_text(LIMIT_LINE.sub(f"api_requests_per_minute = {value}", text, count=1))
-
     # -- the story ---------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -241,7 +231,7 @@ class Demo:
         assert fingerprint == first, (fingerprint, first)
 
         step(f"Commit a reviewed change: enterprise api_requests_per_minute -> {NEW_LIMIT}")
-        self.limit_in_repo(repo, NEW_LIMIT)
+        repo.set_enterprise_api_limit(NEW_LIMIT)
         sha = repo.commit_all(f"Raise the enterprise API limit to {NEW_LIMIT}/min")
         say(f"   committed {sha[:12]} on main")
         self.refresh_now()
@@ -264,7 +254,7 @@ class Demo:
             f"Commit a broken change: api_requests_per_minute -> {BROKEN_LIMIT} (schema minimum "
             "is 60)"
         )
-        self.limit_in_repo(repo, BROKEN_LIMIT)
+        repo.set_enterprise_api_limit(BROKEN_LIMIT)
         bad = repo.commit_all("Typo: enterprise API limit")
         say(f"   committed {bad[:12]} on main")
         self.refresh_now()

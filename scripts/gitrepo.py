@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,10 @@ _IDENTITY = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",
 }
+
+
+ENTERPRISE_LIMIT_FILE = "catalogs/account-limit-profile-entries/enterprise.toml"
+_LIMIT_LINE = re.compile(r"^api_requests_per_minute = (\d+)$", re.MULTILINE)
 
 
 class GitRepo:
@@ -64,6 +69,14 @@ class GitRepo:
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
+
+    def set_enterprise_api_limit(self, value: int) -> None:
+        """Edit examples/account-config's enterprise plan limit (api_requests_per_minute)."""
+        path = self.path / ENTERPRISE_LIMIT_FILE
+        text = path.read_text()
+        if not _LIMIT_LINE.search(text):
+            raise ValueError(f"{ENTERPRISE_LIMIT_FILE} has no `api_requests_per_minute = N` line")
+        path.write_text(_LIMIT_LINE.sub(f"api_requests_per_minute = {value}", text, count=1))
 
     def write(self, relative: str, text: str) -> None:
         target = self.path / relative
