@@ -1,0 +1,101 @@
+"""The refresh report line, the status table and the command-line surface."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from rototo_operator.cli import build_parser, operator_commands
+
+NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def report(outcome: str, **status: object) -> tuple[int, str]:
+    return operator_commands.refresh_report(
+        namespace="payments",
+        name="account-config",
+        before="git:9f2c1e7a55",
+        status={"lastRefreshOutcome": outcome, **status},
+    )
+
+
+def test_refresh_report_lines() -> None:
+    assert report("refreshed", currentFingerprint="git:1d77e0c3ff") == (
+        0,
+        "refreshed: 9f2c1e7a -> 1d77e0c3 "
+        "(workspace published to ConfigMap payments/account-config)",
+    )
+    assert report("unchanged", currentFingerprint="git:9f2c1e7a55")[1].startswith(
+        "unchanged: 9f2c1e7a"
+    )
+    assert report("immutable", currentFingerprint="git:9f2c1e7a55")[1].startswith(
+        "immutable: 9f2c1e7a"
+    )
+    code, line = report("failed", currentFingerprint="git:9f2c1e7a55", lastError="a.toml:1: boom")
+    assert (code, line) == (1, "failed: a.toml:1: boom (still serving 9f2c1e7a)")
+
+
+def test_status_table() -> None:
+    items: list[dict[str, Any]] = [
+        {
+            "metadata": {"name": "pricing", "namespace": "payments"},
+            "spec": {},
+            "status": {
+                "shortFingerprint": "4b0d9a11",
+                "stale": True,
+                "consecutiveFailures": 7,
+                "lastSuccess": "2026-01-01T10:00:00Z",
+                "lastRefreshOutcome": "failed",
+                "conditions": [
+                    {"type": "Ready", "status": "False", "message": "boom\nmore"},
+                ],
+            },
+        },
+        {"metadata": {"name": "account-config", "namespace": "payments"}, "spec": {}},
+    ]
+    table = operator_commands.status_table(items, now=NOW, all_namespaces=True).splitlines()
+    assert table[0].split()[:3] == ["NAMESPACE", "NAME", "READY"]
+    assert table[1].split()[:3] == ["payments", "account-config", "Unknown"]
+    assert table[2].split() == [
+        "payments",
+        "pricing",
+        "False",
+        "4b0d9a11",
+        "true",
+        "7",
+        "2h",
+        "failed",
+        "boom",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "age"), [(41, "41s"), (300, "5m"), (7200, "2h"), (3 * 86400, "3d")]
+)
+def test_ages(seconds: int, age: str) -> None:
+    assert operator_commands.format_age(seconds) == age
+
+
+def test_run_flags() -> None:
+    args = build_parser().parse_args(
+        ["run", "-n", "a", "--namespace", "b", "--allow-local-sources", "--standalone"]
+    )
+    assert args.namespace == ["a", "b"]
+    assert args.allow_local_sources is True
+    assert args.leader_elect is False
+    assert args.metrics_port == 8080
+    defaults = build_parser().parse_args(["run"])
+    assert (defaults.namespace, defaults.leader_elect, defaults.allow_local_sources) == (
+        [],
+        True,
+        False,
+    )
+
+
+def test_refresh_and_status_flags() -> None:
+    args = build_parser().parse_args(["refresh", "cfg", "-n", "payments", "--wait"])
+    assert (args.name, args.namespace, args.wait, args.timeout) == ("cfg", "payments", True, 120.0)
+    args = build_parser().parse_args(["status", "-A"])
+    assert args.all_namespaces is True
