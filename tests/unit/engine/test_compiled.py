@@ -1,0 +1,153 @@
+"""The compiled runtime model: canonical bytes, digest rules, loading, resolution copies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+
+from rototo_operator.engine.compiled import (
+    FORMAT,
+    CompiledModel,
+    LintFailedError,
+    canonical_json,
+    compile_tree,
+)
+from rototo_operator.errors import ResolutionError, WorkspaceLoadError
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "examples"
+ACCOUNT = EXAMPLES / "account-config"
+SCHEMA = json.loads((REPO / "docs" / "compiled-format.schema.json").read_text())
+ENTERPRISE = {"account": {"id": "acct-1", "plan": "enterprise", "region": "eu-west-1"}}
+
+
+def compile_account(**kwargs: str) -> CompiledModel:
+    options = {"source": str(ACCOUNT), "fingerprint": "sha256:test"} | kwargs
+    return compile_tree(ACCOUNT, **options)
+
+
+def test_compiling_twice_gives_identical_bytes() -> None:
+    assert compile_account().to_bytes() == compile_account().to_bytes()
+
+
+def test_bytes_are_canonical_json() -> None:
+    data = compile_account().to_bytes()
+    assert data == canonical_json(json.loads(data))
+    assert b"\n" not in data
+    assert json.loads(data)["format"] == FORMAT
+
+
+def test_digest_ignores_where_the_model_came_from() -> None:
+    one = compile_account(source="git+https://example.invalid/a.git#main", fingerprint="git:1")
+    two = compile_account(source="/elsewhere", fingerprint="git:2")
+    assert one.digest == two.digest
+    assert one.to_bytes() != two.to_bytes()
+    assert one.digest.startswith("sha256:")
+
+
+def test_digest_covers_the_content(tmp_path: Path) -> None:
+    copy = shutil.copytree(ACCOUNT, tmp_path / "copy")
+    (copy / "variables" / "payout-delay-days.toml").write_text(
+        'schema_version = 1\ntype = "int"\n[resolve]\ndefault = 6\n'
+    )
+    changed = compile_tree(copy, source=str(ACCOUNT), fingerprint="sha256:test")
+    assert changed.digest != compile_account().digest
+
+
+@pytest.mark.parametrize(
+    "workspace", sorted(p.parent for p in EXAMPLES.glob("*/rototo-workspace.toml"))
+)
+def test_compiled_examples_match_the_documented_schema(workspace: Path) -> None:
+    if "extends" in (workspace / "rototo-workspace.toml").read_text():
+        workspace = ACCOUNT  # the layered example needs staging; its parent stands in
+    model = compile_tree(workspace, source=str(workspace), fingerprint="sha256:test")
+    validator = jsonschema_rs.validator_for(SCHEMA, offline=True)
+    validator.validate(json.loads(model.to_bytes()))
+
+
+def test_round_trip_through_bytes_resolves_the_same() -> None:
+    model = compile_account()
+    loaded = CompiledModel.from_bytes(model.to_bytes())
+    assert loaded.digest == model.digest
+    for variable in model.variable_ids:
+        assert loaded.resolve_variable(variable, ENTERPRISE) == model.resolve_variable(
+            variable, ENTERPRISE
+        )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(format="rototo.compiled/v9"), "unsupported compiled model format"),
+        (lambda d: d["workspace"]["variables"].clear(), "digest mismatch"),
+        (lambda d: d.update(digest="sha256:" + "0" * 64), "digest mismatch"),
+    ],
+)
+def test_tampered_models_are_refused(mutate: object, message: str) -> None:
+    document = json.loads(compile_account().to_bytes())
+    mutate(document)  # type: ignore[operator]
+    with pytest.raises(WorkspaceLoadError, match=message):
+        CompiledModel.from_bytes(canonical_json(document))
+
+
+@pytest.mark.parametrize("data", [b"", b"not json", b"[]", b"\xff\xfe"])
+def test_corrupt_bytes_are_refused(data: bytes) -> None:
+    with pytest.raises(WorkspaceLoadError):
+        CompiledModel.from_bytes(data)
+
+
+def test_shape_errors_are_refused_even_with_a_matching_digest() -> None:
+    document = json.loads(compile_account().to_bytes())
+    document["workspace"]["variables"]["account-limits"]["default"] = {"kind": "mystery"}
+    from rototo_operator.engine.compiled import content_digest
+
+    document["digest"] = content_digest(document)
+    with pytest.raises(WorkspaceLoadError, match="does not match"):
+        CompiledModel.from_bytes(canonical_json(document))
+
+
+def test_lint_errors_stop_compilation(tmp_path: Path) -> None:
+    copy = shutil.copytree(ACCOUNT, tmp_path / "copy")
+    (copy / "qualifiers" / "paid-account.toml").write_text("schema_version = 1\n")
+    with pytest.raises(LintFailedError) as failure:
+        compile_tree(copy, source="x", fingerprint="y")
+    assert "rototo/qualifier-when-missing" in {d.rule for d in failure.value.diagnostics}
+
+
+def test_returned_values_are_independent_copies() -> None:
+    model = compile_account()
+    first, source = model.resolve_variable("account-limits", ENTERPRISE)
+    first["features"].append("tampered")
+    first["projects"] = -1
+    source["value"] = "tampered"
+    again, again_source = model.resolve_variable("account-limits", ENTERPRISE)
+    assert "tampered" not in again["features"]
+    assert again["projects"] == 1000
+    assert again_source["value"] == "enterprise"
+
+
+def test_context_is_copied_and_checked() -> None:
+    model = compile_account()
+    with pytest.raises(ResolutionError, match="must be a JSON object"):
+        model.resolve_variable("account-limits", ["not", "an", "object"])
+    with pytest.raises(ResolutionError, match="failed to convert"):
+        model.resolve_variable("account-limits", {"account": {"plan": {1, 2}}})
+    with pytest.raises(ResolutionError, match="does not match any compatible request context"):
+        model.resolve_variable("account-limits", {"account": {"plan": "platinum"}})
+    value, _ = model.resolve_variable(
+        "account-limits", {"account": {"plan": "platinum"}}, validate_context=False
+    )
+    assert value["projects"] == 3
+
+
+def test_unknown_targets() -> None:
+    model = compile_account()
+    with pytest.raises(ResolutionError, match="variable not found: variable://nope"):
+        model.resolve_variable("nope", ENTERPRISE)
+    with pytest.raises(ResolutionError, match="qualifier not found: qualifier://nope"):
+        model.resolve_qualifier("nope", ENTERPRISE)
+    assert model.resolve_qualifier("eu-region", ENTERPRISE) is True
