@@ -6,8 +6,8 @@ reference sorts them (workspace-level first, then by path, position, rule, messa
 never raises for bad input. `lint_snapshot(root)` returns the same diagnostics together
 with the projected index, which `compile` turns into the runtime model.
 
-Custom Lua rules (`lint/*.lua`) run through `engine.lua_lint.run_custom_lint` when that
-module is available; the view handed to scripts is described in docs/engine.md.
+Custom Lua rules (`lint/*.lua`) run through `engine.lua_lint.run_custom_lint`, over the
+view `lua_lint.build_view` makes from the projected index (docs/custom-lint.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from rototo_operator.engine import catalogs, documents, manifest
 from rototo_operator.engine.diagnostics import Diagnostic, Location, Stage
 from rototo_operator.engine.documents import (
     EntryNode,
-    Field,
     QualifierNode,
     SchemaNode,
     SourceSet,
@@ -559,13 +558,12 @@ class _Linter:
             from rototo_operator.engine import lua_lint
         except ImportError:
             return
-        # The Lua engineer's module lands independently; until it exports the runner,
-        # custom rules are skipped rather than failing every lint.
+        # Custom rules are optional: without the Lua runtime they are skipped, not fatal.
         run_custom_lint = getattr(lua_lint, "run_custom_lint", None)
-        if run_custom_lint is None:
+        build_view = getattr(lua_lint, "build_view", None)
+        if run_custom_lint is None or build_view is None:
             return
-        view = lua_lint.build_view(self.index)
-        found: list[Diagnostic] = run_custom_lint(self.index.sources.root, view)
+        found: list[Diagnostic] = run_custom_lint(self.index.sources.root, build_view(self.index))
         self.diagnostics.extend(found)
 
     # -- references ---------------------------------------------------------------------
@@ -1209,51 +1207,3 @@ def _strongly_connected(graph: dict[str, list[Edge]]) -> list[list[str]]:
         if node not in indices:
             connect(node)
     return components
-
-
-def workspace_view(index: WorkspaceIndex) -> dict[str, Any]:
-    """The read-only workspace data custom Lua lint scripts see (documented in engine.md)."""
-
-    def raw(document: documents.SourceDocument) -> Any:
-        return document.data if document.parsed else None
-
-    return {
-        "root": str(index.sources.root),
-        "manifest": raw(index.manifest) if index.manifest is not None else None,
-        "qualifiers": {
-            qid: {"id": qid, "path": node.document.path, "document": raw(node.document)}
-            for qid, node in index.qualifiers.items()
-        },
-        "variables": {
-            vid: {"id": vid, "path": node.document.path, "document": raw(node.document)}
-            for vid, node in index.variables.items()
-        },
-        "catalogs": {
-            cid: {
-                "id": cid,
-                "path": node.document.path,
-                "schema": node.json,
-                "entries": {
-                    key: {"key": key, "path": entry.document.path, "value": entry.value}
-                    for key, entry in index.catalog_entries.get(cid, {}).items()
-                },
-            }
-            for cid, node in index.catalogs.items()
-        },
-        "request_contexts": {
-            rid: {
-                "id": rid,
-                "path": node.document.path,
-                "schema": node.json,
-                "entries": {
-                    key: {"key": key, "path": entry.document.path, "value": entry.value}
-                    for key, entry in index.request_context_entries.get(rid, {}).items()
-                },
-            }
-            for rid, node in index.request_contexts.items()
-        },
-    }
-
-
-def field_value(field_: Field) -> Any:
-    return field_.value if field_.present else None
