@@ -161,7 +161,9 @@ def test_cluster_wide_mode_binds_one_cluster_role(helm: Path, tmp_path: Path) ->
             assert rule["verbs"] == ["get"], "secrets are read by name, never listed"
 
 
-def test_namespaced_mode_grants_only_crd_reads_cluster_wide(helm: Path, tmp_path: Path) -> None:
+def test_namespaced_mode_grants_only_discovery_reads_cluster_wide(
+    helm: Path, tmp_path: Path
+) -> None:
     docs = render(helm, tmp_path, SCENARIOS["namespaced"])
     (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
     assert cluster_role["rules"] == [
@@ -169,7 +171,8 @@ def test_namespaced_mode_grants_only_crd_reads_cluster_wide(helm: Path, tmp_path
             "apiGroups": ["apiextensions.k8s.io"],
             "resources": ["customresourcedefinitions"],
             "verbs": ["list", "watch"],
-        }
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
     ], "nothing namespaced may be granted cluster-wide when watchNamespaces is set"
     roles = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"}
     assert roles == {"team-a", "team-b", "rototo-system"}, "one per watched ns + leader election"

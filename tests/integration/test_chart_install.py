@@ -11,6 +11,7 @@ not bind, the same operator must fail saying Forbidden.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import urllib.request
@@ -52,10 +53,11 @@ def helm(release: Release, *args: str, check: bool = True) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture
-def release(
-    kubectl: Kubectl, cluster: Path, cluster_bin_dir: Path, tmp_path: Path
+@contextlib.contextmanager
+def installed(
+    kubectl: Kubectl, cluster: Path, cluster_bin_dir: Path, tmp_path: Path, *values: str
 ) -> Iterator[Release]:
+    """`helm install` of the chart in a fresh namespace; uninstalled afterwards."""
     suffix = uuid.uuid4().hex[:6]
     rel = Release(
         name=f"rototo-{suffix}",
@@ -65,6 +67,7 @@ def release(
         helm_home=tmp_path / "helm",
         kubeconfig=cluster,
     )
+    sets = [arg for value in ("image.pullPolicy=Never", *values) for arg in ("--set", value)]
     try:
         helm(
             rel,
@@ -74,13 +77,20 @@ def release(
             "--namespace",
             rel.namespace,
             "--create-namespace",
-            "--set",
-            "image.pullPolicy=Never",
+            *sets,
         )
         yield rel
     finally:
         helm(rel, "uninstall", rel.name, "--namespace", rel.namespace, check=False)
         kubectl("delete", "namespace", rel.namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def release(
+    kubectl: Kubectl, cluster: Path, cluster_bin_dir: Path, tmp_path: Path
+) -> Iterator[Release]:
+    with installed(kubectl, cluster, cluster_bin_dir, tmp_path) as rel:
+        yield rel
 
 
 @pytest.fixture
@@ -297,3 +307,66 @@ def test_operator_without_the_charts_binding_fails_with_forbidden(
         assert "Forbidden" in log
     status = workspace(kubectl, workspace_namespace).get("status", {})
     assert not status.get("currentFingerprint"), "a forbidden operator published something"
+
+
+def test_namespaced_install_serves_only_the_watched_namespaces(
+    kubectl: Kubectl, cluster: Path, cluster_bin_dir: Path, tmp_path: Path
+) -> None:
+    watched, other = (f"{kind}-{uuid.uuid4().hex[:6]}" for kind in ("watched", "other"))
+    for name in (watched, other):
+        kubectl("create", "namespace", name)
+    try:
+        with installed(
+            kubectl, cluster, cluster_bin_dir, tmp_path, f"watchNamespaces={{{watched}}}"
+        ) as release:
+            sa = f"system:serviceaccount:{release.namespace}:{release.service_account}"
+            for namespace, expected in ((watched, "yes"), (other, "no")):
+                answer = kubectl(
+                    "auth",
+                    "can-i",
+                    "create",
+                    "configmaps",
+                    "-n",
+                    namespace,
+                    "--as",
+                    sa,
+                    check=False,
+                )
+                assert answer.stdout.strip() == expected, namespace
+            repo = gitrepo.GitRepo.from_directory(
+                gitrepo.write_small_workspace(tmp_path / "workspace", 1000),
+                tmp_path / "repo",
+                "first version",
+            )
+            kubeconfig = token_for(
+                kubectl, release.namespace, release.service_account, tmp_path / "sa.kubeconfig"
+            )
+            operator = kube.OperatorProcess(
+                [
+                    "--allow-local-sources",
+                    f"--namespace={watched}",
+                    f"--lease-namespace={release.namespace}",
+                    f"--metrics-port={free_port()}",
+                    "--metrics-address=127.0.0.1",
+                    f"--cache-dir={tmp_path / 'cache'}",
+                ],
+                kubeconfig=kubeconfig,
+                log_path=tmp_path / "operator.log",
+            )
+            with operator:
+                for namespace in (other, watched):
+                    kubectl("apply", "-f", "-", input=workspace_manifest(namespace, repo.url))
+                kube.eventually(
+                    lambda: ready(kubectl, watched),
+                    what="the Workspace in the watched namespace to become Ready",
+                    timeout=90,
+                    describe=operator.log_tail,
+                )
+                assert not workspace(kubectl, other).get("status"), "an unwatched ns was served"
+                missing = kubectl("get", "configmap", "account-config", "-n", other, check=False)
+                assert missing.returncode != 0
+                assert "Forbidden" not in operator.log(), operator.log_tail()
+            assert operator.returncode() == 0, operator.log_tail()
+    finally:
+        for name in (watched, other):
+            kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -33,9 +33,17 @@ leaderElectionRules: the Lease, in the release namespace only.
 {{/*
 clusterRules: kopf watches CustomResourceDefinitions to notice its resource appearing or
 changing at runtime (read-only, no secrets). Granted in both modes.
+namespaceRules: with watchNamespaces, kopf lists and watches Namespaces to serve only those
+that exist and to notice one created later (names only). Not needed cluster-wide.
 */}}
 {{- define "rototo-operator.clusterRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{- define "rototo-operator.namespaceRules" -}}
+- apiGroups: [""]
+  resources: ["namespaces"]
   verbs: ["list", "watch"]
 {{- end }}
