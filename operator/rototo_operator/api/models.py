@@ -129,7 +129,8 @@ class WorkspaceSpec(_Model):
         default=600,
         ge=1,
         description="status.stale becomes true, and the Stale condition True, when the last "
-        "successful refresh is older than this many seconds (or nothing was ever loaded).",
+        "successful refresh (an unchanged check counts) is older than this many seconds. "
+        "Immutable sources are never stale. Must be at least 1.",
     )
     secret_ref: SecretReference | None = pydantic.Field(
         default=None,
@@ -241,8 +242,10 @@ class WorkspaceStatus(_Model):
     )
     stale: bool = pydantic.Field(
         default=False,
-        description="True when the last success is older than spec.maxStalenessSeconds, or "
-        "nothing has been loaded yet. Re-evaluated on a timer even when nothing else changes.",
+        description="True when a version is served and the last success is older than "
+        "spec.maxStalenessSeconds (never for immutable sources; a Workspace that never loaded "
+        "is not stale, its Ready condition says why). Re-evaluated on a timer even when "
+        "nothing else changes.",
     )
     last_refresh_outcome: Outcome | None = pydantic.Field(
         default=None,
