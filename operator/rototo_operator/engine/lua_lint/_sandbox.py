@@ -23,11 +23,10 @@ surface small. The line protocol on stdin/stdout is described on `serve`.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,17 +40,24 @@ TIME_LIMIT_SECONDS = 2.0
 _HOOK_COST = 13
 
 LIMIT_MESSAGE = "custom lint exceeded Lua execution limits"
+_SANDBOX_CHUNK = "rototo-sandbox"
 
-# Runs first in every state, before any workspace script. It keeps private references to
-# what it needs, installs the limit hook, then strips everything a script must not reach.
+# Runs first in every state, before any workspace script, with no memory cap. It keeps
+# private references to what it needs, strips everything a script must not reach, and
+# returns trampolines: the only way Python runs script code. Each trampoline catches
+# errors itself and returns strings, because lupa's own API calls (building result
+# proxies, pushing arguments) are unprotected and a Lua error there aborts the process.
 _BOOTSTRAP = r"""
-local instruction_limit, interval, now, time_limit, hook_cost = ...
-local sethook, rawequal, raw_type, error, select = debug.sethook, rawequal, type, error, select
-local tostring, math_type = tostring, math.type
+local instruction_limit, interval, now, time_limit, hook_cost, script, chunk_name,
+  handler_name = ...
+local G = _G
+local sethook, traceback = debug.sethook, debug.traceback
+local rawequal, rawget, raw_type, error, select = rawequal, rawget, type, error, select
+local xpcall, pcall, tostring, math_type, raw_load = xpcall, pcall, tostring, math.type, load
 
 local state = { exceeded = false }
 local max_hooks = instruction_limit // interval
-local hooks, started = 0, now()
+local hooks, started = 0, nil
 local function tripped()
   error("custom lint exceeded Lua execution limits", 0)
 end
@@ -62,6 +68,14 @@ local function hook()
     -- From now on every instruction fails, so a pcall loop cannot keep running.
     sethook(tripped, "", 1)
     tripped()
+  end
+end
+local function arm()
+  if started == nil then
+    started = now()
+    -- Lua charges the hook's own instructions to the next window; widen the window by
+    -- that many so scripts get exactly `interval` instructions per hook, like a native one.
+    sethook(hook, "", interval + hook_cost)
   end
 end
 
@@ -87,6 +101,7 @@ type = function(value)
   return raw_type(value)
 end
 
+-- mlua's names for value types, used in the reference's conversion messages.
 local function type_name(value)
   if rawequal(value, null) then return "lightuserdata" end
   local name = raw_type(value)
@@ -101,8 +116,7 @@ local function as_string(value)
   local name = raw_type(value)
   if name == "string" then return value end
   if name == "number" then return tostring(value) end
-  error("error converting Lua " .. type_name(value)
-    .. " to String (expected string or number)", 0)
+  error("error converting Lua " .. type_name(value) .. " to String (expected string or number)", 0)
 end
 
 local registrations = {}
@@ -131,18 +145,113 @@ local function rule(...)
   registrations[#registrations + 1] = entry
 end
 
+-- Lua runs __gc finalizers with hooks disabled, so a looping finalizer could never be
+-- stopped; refuse them (the VM looks __gc up raw, so a raw check is exact). And keep the
+-- global table plain: lupa reads globals outside protected calls, where a script's
+-- __index on _G would abort the host process.
+local raw_setmetatable = setmetatable
+setmetatable = function(value, metatable)
+  if rawequal(value, G) then
+    error("setting a metatable on _G is not available in custom lint", 2)
+  end
+  if raw_type(metatable) == "table" and rawget(metatable, "__gc") ~= nil then
+    error("__gc metamethods are not available in custom lint", 2)
+  end
+  return raw_setmetatable(value, metatable)
+end
+
 local function discard() end
-print, warn = discard, discard
-os, io, package, require, dofile, loadfile, load = nil, nil, nil, nil, nil, nil, nil
-collectgarbage, debug, coroutine, python = nil, nil, nil, nil
-string.dump = nil
+G.print, G.warn = discard, discard
+for _, name in ipairs({ "os", "io", "package", "require", "dofile", "loadfile", "load",
+    "collectgarbage", "debug", "coroutine", "python" }) do
+  G[name] = nil
+end
+G.string.dump = nil
 
--- Lua counts the hook's own instructions against the next window; widen the window by
--- that many so scripts get exactly `interval` instructions per hook, like a native hook.
-sethook(hook, "", interval + hook_cost)
-return state, null, { rule = rule }, registrations
+local function on_error(problem)
+  if raw_type(problem) ~= "string" then
+    problem = "(error object is a " .. type_name(problem) .. " value)"
+  end
+  return traceback(problem, 2)
+end
+local function global(name)
+  return function() return G[name] end
+end
+
+local function load_script()
+  arm()
+  local chunk, problem = raw_load(script, "=" .. chunk_name, "t", G)
+  if chunk == nil then return "syntax", problem end
+  local ok, failure = xpcall(chunk, on_error)
+  if not ok then return "runtime", failure end
+  return "ok"
+end
+
+local function register_script()
+  local ok, register = xpcall(global("register"), on_error)
+  if not ok then return "lookup", register end
+  if register == nil then return "missing" end
+  if raw_type(register) ~= "function" then return "type", type_name(register) end
+  local called, failure = xpcall(register, on_error, { rule = rule })
+  if not called then return "runtime", failure end
+  for index = 1, #registrations do
+    local entry = registrations[index]
+    local found, handler = xpcall(global(entry.handler), on_error)
+    entry.exists = found and raw_type(handler) == "function"
+  end
+  sethook()
+  return "ok"
+end
+
+local inputs, results = {}, {}
+local function set_inputs(workspace, target)
+  inputs.workspace, inputs.target = workspace, target
+end
+
+-- Reads what a handler returned with raw access only, so no script code runs here.
+local function collect(returned)
+  if returned == nil then return "ok" end
+  local kind = type_name(returned)
+  if kind ~= "table" then
+    return "malformed", "custom lint must return a list of diagnostics, got " .. kind
+  end
+  local index = 1
+  while true do
+    local entry = rawget(returned, index)
+    if entry == nil then return "ok" end
+    local entry_kind = type_name(entry)
+    if entry_kind ~= "table" then
+      return "malformed", "custom lint returned an invalid diagnostic: error converting Lua "
+        .. entry_kind .. " to table"
+    end
+    local message = rawget(entry, "message")
+    if message == nil then return "malformed", "custom lint diagnostic must contain message" end
+    local ok, text = pcall(as_string, message)
+    if not ok then return "malformed", "custom lint message is invalid: " .. text end
+    local prefix, path = "custom lint path is invalid: ", rawget(entry, "path")
+    if path == nil then prefix, path = "custom lint field is invalid: ", rawget(entry, "field") end
+    if path ~= nil then
+      ok, path = pcall(as_string, path)
+      if not ok then return "malformed", prefix .. path end
+    end
+    results[#results + 1] = { text, path }
+    index = index + 1
+  end
+end
+
+local function invoke()
+  local found, handler = xpcall(global(handler_name), on_error)
+  if not found then return "lookup", handler end
+  if raw_type(handler) ~= "function" then return "type", type_name(handler) end
+  local ok, returned = xpcall(handler, on_error, inputs.workspace, inputs.target)
+  if not ok then return "runtime", returned end
+  -- The script is done; inspecting its result is the host's work, as in the reference.
+  sethook()
+  return collect(returned)
+end
+
+return state, null, registrations, results, load_script, register_script, set_inputs, invoke
 """
-
 
 _API_ERRORS = ("lint:rule expects", "registration must contain", "error converting Lua")
 
@@ -174,10 +283,30 @@ class HandlerOutput:
     path: str | None
 
 
-class _Vm:
-    """A fresh, sandboxed Lua state with one workspace script loaded."""
+def _describe(failure: str) -> str:
+    """A Lua error as the reference words it: API errors bare, others as runtime errors."""
+    if failure == "not enough memory":
+        return "memory error: not enough memory"
+    # Frames of the sandbox's own trampolines are noise to a script author.
+    lines = [
+        line
+        for line in failure.splitlines()
+        if not line.startswith("\t")
+        or (_SANDBOX_CHUNK not in line and "in function 'xpcall'" not in line)
+    ]
+    text = "\n".join(lines)
+    return text if text.startswith(_API_ERRORS) else f"runtime error: {text}"
 
-    def __init__(self, chunk_name: str, script: str, *, load_prefix: str) -> None:
+
+class _Vm:
+    """A fresh, sandboxed Lua state for one workspace script.
+
+    The memory cap is armed only while a trampoline runs script code; while Python builds
+    inputs or reads results the state is uncapped, so lupa never meets an allocation
+    failure outside a protected call.
+    """
+
+    def __init__(self, chunk_name: str, script: str, handler: str | None = None) -> None:
         from lupa import lua54
 
         self._lua54 = lua54
@@ -185,7 +314,7 @@ class _Vm:
             register_eval=False,
             register_builtins=False,
             unpack_returned_tuples=False,
-            max_memory=MEMORY_LIMIT_BYTES,
+            max_memory=0,
         )
         boot = self.runtime.execute(
             _BOOTSTRAP,
@@ -194,168 +323,111 @@ class _Vm:
             time.monotonic,
             TIME_LIMIT_SECONDS,
             _HOOK_COST,
-            name="=rototo-sandbox",
+            script,
+            chunk_name,
+            handler,
+            name=f"={_SANDBOX_CHUNK}",
             mode="t",
         )
-        self.state, self.null, self.lint_api, self.registrations = (
-            boot[0],
-            boot[1],
-            boot[2],
-            boot[3],
-        )
-        # C functions: calling them from Python runs no VM instructions, so result
-        # inspection never trips the instruction hook on the script's behalf.
-        self.rawequal = self.runtime.eval("rawequal")
-        self.rawget = self.runtime.eval("rawget")
-        self.tostring = self.runtime.eval("tostring")
-        self._guard(
-            load_prefix,
-            lambda: self.runtime.execute(script, name=f"={chunk_name}", mode="t"),
-        )
+        self.state, self.null, self.registrations, self.results = boot[:4]
+        self._load_script, self._register_script, self._set_inputs, self._invoke = boot[4:]
+        status, detail = self._run(self._load_script)
+        if status == "syntax":
+            raise TaskFailure(f"failed to execute custom lint: syntax error: {detail}")
+        if status == "limit":
+            raise TaskFailure(f"failed to execute custom lint: {LIMIT_MESSAGE}")
+        if status != "ok":
+            raise TaskFailure(f"failed to execute custom lint: {_describe(detail)}")
 
-    def type_name(self, value: Any) -> str:
-        """The reference's (mlua's) name for a Lua value's type."""
-        if value is None:
-            return "nil"
-        if isinstance(value, bool):
-            return "boolean"
-        if isinstance(value, int):
-            return "integer"
-        if isinstance(value, float):
-            return "number"
-        if isinstance(value, str | bytes):
-            return "string"
-        if self.rawequal(value, self.null):
-            return "lightuserdata"
-        return str(self._lua54.lua_type(value))
-
-    def exceeded(self) -> bool:
-        return bool(self.state["exceeded"])
-
-    def _guard(self, prefix: str, action: Callable[[], Any]) -> Any:
-        """Run Lua and turn every way it can fail into a TaskFailure with the reference's words."""
+    def _run(self, trampoline: Any) -> tuple[str, str]:
+        """Call a trampoline with the memory cap armed; (status, detail) back."""
         lua54 = self._lua54
+        self.runtime.set_max_memory(MEMORY_LIMIT_BYTES, total=True)
         try:
-            result = action()
-        except lua54.LuaSyntaxError as error:
-            text = str(error).removeprefix("error loading code: ")
-            raise TaskFailure(f"{prefix}syntax error: {text}") from None
+            answer = trampoline()
         except lua54.LuaMemoryError:
-            if self.exceeded():
-                raise TaskFailure(f"{prefix}{LIMIT_MESSAGE}") from None
-            raise TaskFailure(f"{prefix}memory error: not enough memory") from None
+            answer = ("runtime", "not enough memory")
         except lua54.LuaError as error:
-            if self.exceeded():
-                raise TaskFailure(f"{prefix}{LIMIT_MESSAGE}") from None
-            text = str(error)
-            # Errors raised by the lint API itself read like the reference's host errors.
-            kind = "" if text.startswith(_API_ERRORS) else "runtime error: "
-            raise TaskFailure(f"{prefix}{kind}{text}") from None
+            answer = ("runtime", str(error) or "(error object is not a string)")
         except UnicodeDecodeError:
-            raise TaskFailure(f"{prefix}runtime error: value is not valid UTF-8") from None
-        if self.exceeded():
-            raise TaskFailure(f"{prefix}{LIMIT_MESSAGE}")
-        return result
-
-    def to_lua(self, value: Any) -> Any:
-        """Copy JSON-like data into Lua tables; null becomes the emulated light userdata."""
-        prepared = _prepare(value, self.null)
-        if isinstance(prepared, dict | list):
-            return self.runtime.table_from(prepared, recursive=True)
-        return prepared
+            answer = ("runtime", "(error message is not valid UTF-8)")
+        finally:
+            self.runtime.set_max_memory(0)
+        if bool(self.state["exceeded"]):
+            return "limit", LIMIT_MESSAGE
+        if not isinstance(answer, tuple):
+            answer = (answer,)
+        status = str(answer[0])
+        detail = answer[1] if len(answer) > 1 else None
+        return status, "" if detail is None else str(detail)
 
     def register(self) -> list[RawRegistration]:
-        globals_ = self.runtime.globals()
-        register = self._guard(
-            "custom lint has invalid register function: ", lambda: globals_.register
-        )
-        if register is None:
+        status, detail = self._run(self._register_script)
+        if status == "lookup":
+            raise TaskFailure(f"custom lint has invalid register function: {_describe(detail)}")
+        if status == "missing":
             raise TaskFailure("custom lint must define register(lint)")
-        if self.type_name(register) != "function":
-            name = self.type_name(register)
+        if status == "type":
             raise TaskFailure(
                 "custom lint has invalid register function: "
-                f"error converting Lua {name} to function"
+                f"error converting Lua {detail} to function"
             )
-        self._guard("custom lint registration failed: ", lambda: register(self.lint_api))
+        if status == "limit":
+            raise TaskFailure(f"custom lint registration failed: {LIMIT_MESSAGE}")
+        if status != "ok":
+            raise TaskFailure(f"custom lint registration failed: {_describe(detail)}")
         collected: list[RawRegistration] = []
         for index in range(1, len(self.registrations) + 1):
             entry = self.registrations[index]
-            handler = str(entry["handler"])
-            found = self._guard("", functools.partial(globals_.__getitem__, handler))
+            severity = entry["severity"]
             collected.append(
                 RawRegistration(
                     target=str(entry["target"]),
                     id=str(entry["id"]),
                     title=str(entry["title"]),
                     help=str(entry["help"]),
-                    severity=None if entry["severity"] is None else str(entry["severity"]),
-                    handler=handler,
-                    handler_exists=found is not None and self.type_name(found) == "function",
+                    severity=None if severity is None else str(severity),
+                    handler=str(entry["handler"]),
+                    handler_exists=bool(entry["exists"]),
                 )
             )
         return collected
 
-    def handle(self, handler: str, workspace: Any, target: Any) -> list[HandlerOutput]:
-        globals_ = self.runtime.globals()
-        function = self._guard("custom lint handler is invalid: ", lambda: globals_[handler])
-        if function is None or self.type_name(function) != "function":
-            name = "nil" if function is None else self.type_name(function)
+    def handle(self, workspace: Any, target: Any) -> list[HandlerOutput]:
+        # Copied uncapped, then measured: the reference counts the copy against the cap.
+        self._set_inputs(self._to_lua(workspace), self._to_lua(target))
+        if self.runtime.get_memory_used(total=True) > MEMORY_LIMIT_BYTES:
+            raise TaskFailure("failed to prepare Lua workspace: not enough memory")
+        status, detail = self._run(self._invoke)
+        if status == "lookup":
+            raise TaskFailure(f"custom lint handler is invalid: {_describe(detail)}")
+        if status == "type":
             raise TaskFailure(
-                f"custom lint handler is invalid: error converting Lua {name} to function"
+                f"custom lint handler is invalid: error converting Lua {detail} to function"
             )
-        try:
-            lua_workspace = self.to_lua(workspace)
-        except self._lua54.LuaMemoryError:
-            raise TaskFailure("failed to prepare Lua workspace: not enough memory") from None
-        try:
-            lua_target = self.to_lua(target)
-        except self._lua54.LuaMemoryError:
-            raise TaskFailure("failed to prepare Lua context: not enough memory") from None
-        returned = self._guard("custom lint failed: ", lambda: function(lua_workspace, lua_target))
-        return self._outputs(returned)
-
-    def _outputs(self, returned: Any) -> list[HandlerOutput]:
-        if returned is None:
-            return []
-        kind = self.type_name(returned)
-        if kind != "table":
-            raise TaskFailure(f"custom lint must return a list of diagnostics, got {kind}")
+        if status == "limit":
+            raise TaskFailure(f"custom lint failed: {LIMIT_MESSAGE}")
+        if status == "runtime":
+            raise TaskFailure(f"custom lint failed: {_describe(detail)}")
+        if status == "malformed":
+            raise TaskFailure(detail)
         outputs: list[HandlerOutput] = []
-        index = 1
-        while True:
-            entry = self._guard("", functools.partial(self.rawget, returned, index))
-            if entry is None:
-                return outputs
-            entry_kind = self.type_name(entry)
-            if entry_kind != "table":
-                raise TaskFailure(
-                    "custom lint returned an invalid diagnostic: "
-                    f"error converting Lua {entry_kind} to table"
-                )
-            message = self._field(entry, "message", "custom lint message is invalid: ")
-            if message is None:
-                raise TaskFailure("custom lint diagnostic must contain message")
-            path = self._field(entry, "path", "custom lint path is invalid: ")
-            if path is None:
-                path = self._field(entry, "field", "custom lint field is invalid: ")
-            outputs.append(HandlerOutput(message=message, path=path))
-            index += 1
+        try:
+            for index in range(1, len(self.results) + 1):
+                message, path = self.results[index][1], self.results[index][2]
+                outputs.append(HandlerOutput(str(message), None if path is None else str(path)))
+        except UnicodeDecodeError:
+            raise TaskFailure(
+                "custom lint message is invalid: invalid utf-8 in a returned string"
+            ) from None
+        return outputs
 
-    def _field(self, entry: Any, key: str, prefix: str) -> str | None:
-        # Plain indexing honours __index like the reference's table.get; the hook still counts.
-        value = self._guard(prefix, lambda: entry[key])
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            # Lua's own number formatting ("1.0", "1e+15"), as the reference coerces.
-            return str(self.tostring(value))
-        raise TaskFailure(
-            f"{prefix}error converting Lua {self.type_name(value)} to String"
-            " (expected string or number)"
-        )
+    def _to_lua(self, value: Any) -> Any:
+        """Copy JSON-like data into Lua tables; null becomes the emulated light userdata."""
+        prepared = _prepare(value, self.null)
+        if isinstance(prepared, dict | list):
+            return self.runtime.table_from(prepared, recursive=True)
+        return prepared
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -379,16 +451,14 @@ def _prepare(value: Any, null: Any) -> Any:
 
 def register_script(chunk_name: str, script: str) -> list[RawRegistration]:
     """Load a lint file and run its `register(lint)`; raises TaskFailure."""
-    vm = _Vm(chunk_name, script, load_prefix="failed to execute custom lint: ")
-    return vm.register()
+    return _Vm(chunk_name, script).register()
 
 
 def run_handler(
     chunk_name: str, script: str, handler: str, workspace: Any, target: Any
 ) -> list[HandlerOutput]:
     """Load a lint file and call one handler for one target; raises TaskFailure."""
-    vm = _Vm(chunk_name, script, load_prefix="failed to execute custom lint: ")
-    return vm.handle(handler, workspace, target)
+    return _Vm(chunk_name, script, handler).handle(workspace, target)
 
 
 def resolve_target(workspace: Mapping[str, Any], pointer: Sequence[Any]) -> Any:
