@@ -5,7 +5,8 @@ Lua 5.4 state, like the reference, so scripts cannot carry state between invocat
 The state has only the base, table, string, utf8 and math libraries; `os`, `io`,
 `package`, `require`, `dofile`, `loadfile`, `load`, `collectgarbage`, `debug`,
 `coroutine`, `string.dump` and lupa's `python` module are removed before any script
-text runs, `print`/`warn` discard their output, and chunks load as text only.
+text runs, `print`/`warn` discard their output, chunks load as text only, and
+`setmetatable` refuses `__gc` finalizers and metatables on `_G`.
 Workspace data is copied into plain Lua tables; no Python object is ever handed to a
 script.
 
@@ -15,6 +16,11 @@ limit trips, the hook fires on every instruction, so `pcall` cannot swallow it. 
 hook cannot interrupt a single long-running C function (a pathological string pattern,
 `string.rep("", 1e12)`); that is why the runner executes tasks in a worker process it
 can kill on a deadline.
+
+Script code only ever runs inside protected trampolines that return strings: lupa's own
+API calls are unprotected, and a Lua error there (an allocation failure under the cap, a
+script metamethod) would abort the whole process. The memory cap is armed only while a
+trampoline runs.
 
 This file imports only the standard library and lupa: the runner starts it as a script
 (`python -I _sandbox.py`), which keeps the worker's start-up cheap and its import
