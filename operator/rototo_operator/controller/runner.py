@@ -93,7 +93,7 @@ async def run(options: Options) -> int:
         registry_metrics,
         host=options.metrics_host,
         port=options.metrics_port,
-        healthy=lambda: not stop.is_set() or workspaces.stopping,
+        healthy=lambda: not stop.is_set(),
     )
     elector: leadership.LeaderElector | None = None
     lost = False
