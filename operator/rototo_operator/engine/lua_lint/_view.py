@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from rototo_operator.engine import diagnostics
 
@@ -27,8 +26,13 @@ if TYPE_CHECKING:
     from rototo_operator.engine.lint import WorkspaceIndex
 
 
+_URI_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/.-_~:")
+
+
 def _uri(root: Path, relative: str) -> str:
-    return "file://" + quote(str(root / relative), safe="/.-_~:")
+    """A file URI, percent-encoding every byte outside the reference's safe set."""
+    raw = str(root / relative).encode("utf-8", "surrogateescape")
+    return "file://" + "".join(chr(byte) if byte in _URI_SAFE else f"%{byte:02X}" for byte in raw)
 
 
 def _table(document: SourceDocument) -> dict[str, Any]:

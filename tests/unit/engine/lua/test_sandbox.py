@@ -316,3 +316,22 @@ def test_workspace_larger_than_the_memory_cap_is_reported(tmp_path: Path) -> Non
     view["workspace"]["variables"]["limit"]["toml"]["padding"] = ["x" * 1024] * 20_000
     found = run_custom_lint(root, view, isolation="inline")
     assert "failed to prepare Lua workspace: not enough memory" in single_failure(found)
+
+
+def test_worker_that_dies_is_reported_and_replaced() -> None:
+    scripts = {"lint/ok.lua": "function check(ws, t) return { { message = 'alive' } } end"}
+    executor = _executor.ProcessExecutor({"variables": {}}, scripts)
+    try:
+        # An op the worker does not know makes it exit, standing in for any crash.
+        with pytest.raises(_sandbox.TaskFailure) as failure:
+            executor.run({"op": "crash", "path": "lint/ok.lua"}, label="custom lint")
+        assert failure.value.message == "custom lint task failed: the Lua worker exited"
+        job = {"op": "handle", "path": "lint/ok.lua", "handler": "check", "target": []}
+        assert executor.run(job, label="custom lint") == [{"message": "alive", "path": None}]
+    finally:
+        executor.close()
+
+
+def test_workspace_without_lint_files_runs_nothing(tmp_path: Path) -> None:
+    root = support.write_workspace(tmp_path, {})
+    assert run_custom_lint(root, support.project(root)) == []
