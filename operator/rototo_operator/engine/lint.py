@@ -1117,14 +1117,15 @@ class _Linter:
         qualifier_errors = self.entities_with_errors("qualifier")
         variable_errors = self.entities_with_errors("variable")
         without_context: set[str] = set()
+        reads_context = {e.owner for e in index.edges if e.source == "qualifier_when_context"}
+        rule_qualifiers: dict[str, set[str]] = {}
+        for edge in index.edges:
+            if edge.source == "variable_rule_qualifier":
+                rule_qualifiers.setdefault(edge.owner, set()).add(edge.target[0])
         for qualifier in index.qualifiers.values():
             if qualifier.id in qualifier_errors:
                 continue
-            uses_context = any(
-                edge.source == "qualifier_when_context" and edge.owner == qualifier.id
-                for edge in index.edges
-            )
-            if not compat.qualifiers.get(qualifier.id) and uses_context:
+            if not compat.qualifiers.get(qualifier.id) and qualifier.id in reads_context:
                 without_context.add(qualifier.id)
                 self.emit(
                     "rototo/qualifier-no-compatible-request-context",
@@ -1134,11 +1135,7 @@ class _Linter:
                     f"qualifier {qualifier.id} has no compatible request context",
                 )
         for variable in index.variables.values():
-            rule_targets = {
-                edge.target[0]
-                for edge in index.edges
-                if edge.source == "variable_rule_qualifier" and edge.owner == variable.id
-            }
+            rule_targets = rule_qualifiers.get(variable.id, set())
             if (
                 variable.id in variable_errors
                 or rule_targets & qualifier_errors

@@ -21,6 +21,7 @@ document-level location. Ranges are reported as zero-based lines and UTF-16 char
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 from rototo_operator.engine.diagnostics import Position, Range
@@ -30,6 +31,8 @@ Span = tuple[int, int]
 
 _BARE_KEY = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _SCALAR_END = set(",]}#\n\r \t")
+_BARE_KEY_RUN = re.compile(r"[A-Za-z0-9_-]+")
+_SCALAR_RUN = re.compile(r"[^,\]}#\n\r \t]+")
 
 
 class _Stop(Exception):
@@ -53,8 +56,9 @@ class LineIndex:
         line = bisect.bisect_right(self._starts, offset) - 1
         prefix = self.text[self._starts[line] : offset]
         # Editors count UTF-16 code units; astral characters take two.
-        character = sum(2 if ord(char) > 0xFFFF else 1 for char in prefix)
-        return Position(line, character)
+        if prefix.isascii():
+            return Position(line, len(prefix))
+        return Position(line, len(prefix.encode("utf-16-le", "surrogatepass")) // 2)
 
     def range(self, start: int, end: int) -> Range:
         end = max(start, end)
@@ -130,10 +134,10 @@ class _TomlSpanScanner:
             elif char == "'":
                 parts.append(self.read_literal_string_body())
             elif char in _BARE_KEY:
-                start = self.pos
-                while self.peek() in _BARE_KEY and self.peek() != "":
-                    self.pos += 1
-                parts.append(self.text[start : self.pos])
+                match = _BARE_KEY_RUN.match(self.text, self.pos)
+                assert match is not None
+                parts.append(match.group())
+                self.pos = match.end()
             else:
                 raise _Stop
             self.skip_ws()
@@ -197,8 +201,8 @@ class _TomlSpanScanner:
         elif char == "{":
             self.read_inline_table(path)
         else:
-            while self.peek() not in _SCALAR_END and self.peek() != "":
-                self.pos += 1
+            match = _SCALAR_RUN.match(self.text, self.pos)
+            self.pos = match.end() if match is not None else self.pos
             # A date-time may hold one space between date and time.
             if (
                 self.peek() == " "

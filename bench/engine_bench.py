@@ -1,0 +1,264 @@
+"""Engine speed, side by side with the reference `rototo==0.1.0a5` in the same run.
+
+Run: `.venv/bin/python bench/engine_bench.py [--variables 300] [--rounds 5] [--resolves 20000]`.
+
+For each workspace (the project's `examples/account-config`, a generated one with N
+variables, and rototo's `examples/basic` when ../shared is present) it measures, for our
+engine and for the reference (in its own virtual environment and process, timed there):
+
+- load: `Workspace.load` (stage, lint, compile), median of `--rounds`;
+- lint: `Workspace.inspect` + `lint()`, median of `--rounds`;
+- compile: our `compile_tree` alone, and the size of the compiled model;
+- resolve: `resolve_variable` calls per second (awaited one after another, context
+  validation on), over `--resolves` calls cycling through the workspace's variables.
+
+Prints a Markdown table for docs/benchmarks.md. Numbers depend on the machine; compare the
+two columns of one run, not runs on different machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "operator")]
+
+import rototo_operator as ours  # noqa: E402
+from rototo_operator.engine import compiled, lint  # noqa: E402
+
+ORACLE_PYTHON = Path(os.environ.get("ROTOTO_ORACLE_PYTHON", ROOT / ".venv-oracle/bin/python"))
+
+# Runs inside the reference's environment: the same measurements, timed in its process.
+REFERENCE_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, os, statistics, sys, time
+    import rototo
+
+    def median_ms(samples):
+        return statistics.median(samples) * 1000
+
+    async def main(job):
+        source, rounds, resolves = job["source"], job["rounds"], job["resolves"]
+        loads, lints = [], []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            workspace = await rototo.Workspace.load(source)
+            loads.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            inspected = await rototo.Workspace.inspect(source)
+            await inspected.lint()
+            lints.append(time.perf_counter() - start)
+        calls = job["calls"]
+        start = time.perf_counter()
+        for index in range(resolves):
+            variable, context = calls[index % len(calls)]
+            await workspace.resolve_variable(variable, context)
+        elapsed = time.perf_counter() - start
+        return {"load_ms": median_ms(loads), "lint_ms": median_ms(lints),
+                "resolves_per_s": resolves / elapsed}
+
+    job = json.load(sys.stdin)
+    print(json.dumps(asyncio.run(main(job))))
+    sys.stdout.flush()
+    os._exit(0)
+    """
+)
+
+
+def generate(root: Path, variables: int) -> Path:
+    """A workspace with `variables` variables: ints, strings and catalog-backed ones."""
+    (root / "rototo-workspace.toml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "rototo-workspace.toml").write_text("schema_version = 1\n")
+    for directory in ("variables", "qualifiers", "request-contexts", "catalogs/tier-entries"):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    (root / "request-contexts/request.schema.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {
+                    "account": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "plan": {"type": "string"},
+                            "seats": {"type": "integer"},
+                        },
+                    }
+                },
+            }
+        )
+    )
+    (root / "request-contexts/request-entries").mkdir(exist_ok=True)
+    (root / "request-contexts/request-entries/sample.json").write_text(
+        '{"account": {"id": "a-1", "plan": "enterprise", "seats": 40}}'
+    )
+    (root / "catalogs/tier.schema.json").write_text(
+        '{"type": "object", "required": ["limit"], "properties": {"limit": {"type": "integer"}}}'
+    )
+    for name, limit in (("small", 1), ("large", 100)):
+        (root / f"catalogs/tier-entries/{name}.toml").write_text(f"limit = {limit}\n")
+    plans = ("free", "growth", "enterprise")
+    for plan in plans:
+        (root / f"qualifiers/{plan}.toml").write_text(
+            f"schema_version = 1\nwhen = 'context.account.plan == \"{plan}\"'\n"
+        )
+    (root / "qualifiers/big.toml").write_text(
+        "schema_version = 1\nwhen = 'qualifier[\"enterprise\"] && context.account.seats >= 10'\n"
+    )
+    (root / "qualifiers/rollout.toml").write_text(
+        "schema_version = 1\nwhen = 'bucket(context.account.id, \"bench\", 0, 5000)'\n"
+    )
+    for index in range(variables):
+        kind = index % 3
+        qualifier = ("growth", "big", "rollout")[kind]
+        if kind == 0:
+            body = f'type = "int"\n[resolve]\ndefault = {index}\n'
+            value = str(index + 1)
+        elif kind == 1:
+            body = 'type = "catalog:tier"\n[resolve]\ndefault = "small"\n'
+            value = '"large"'
+        else:
+            body = f'type = "string"\n[resolve]\ndefault = "v{index}"\n'
+            value = f'"w{index}"'
+        (root / f"variables/var-{index:04d}.toml").write_text(
+            f"schema_version = 1\n{body}[[resolve.rule]]\nwhen = 'qualifier[\"{qualifier}\"]'\n"
+            f"value = {value}\n"
+        )
+    return root
+
+
+def calls_for(workspace: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(variable, context) pairs that resolve: every variable against every sample."""
+    samples = [
+        json.loads(path.read_text())
+        for path in sorted(workspace.glob("request-contexts/*-entries/*.json"))
+    ]
+    variables = sorted(path.stem for path in workspace.glob("variables/*.toml"))
+    model = compiled.compile_tree(workspace, source=str(workspace), fingerprint="bench")
+    usable = []
+    for variable in variables:
+        for context in samples:
+            try:
+                model.resolve_variable(variable, context)
+            except ours.RototoError:
+                continue
+            usable.append((variable, context))
+    return usable
+
+
+async def measure_ours(
+    source: Path, rounds: int, resolves: int, calls: list[Any]
+) -> dict[str, Any]:
+    loads, lints, compiles = [], [], []
+    workspace = None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        workspace = await ours.Workspace.load(str(source))
+        loads.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        inspected = await ours.Workspace.inspect(str(source))
+        await inspected.lint()
+        lints.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model = compiled.compile_tree(source, source=str(source), fingerprint="bench")
+        compiles.append(time.perf_counter() - start)
+    assert workspace is not None
+    start = time.perf_counter()
+    for index in range(resolves):
+        variable, context = calls[index % len(calls)]
+        await workspace.resolve_variable(variable, context)
+    elapsed = time.perf_counter() - start
+    lint_only = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        lint.lint_tree(source)
+        lint_only.append(time.perf_counter() - start)
+    return {
+        "load_ms": statistics.median(loads) * 1000,
+        "lint_ms": statistics.median(lints) * 1000,
+        "compile_ms": statistics.median(compiles) * 1000,
+        "model_bytes": len(model.to_bytes()),
+        "resolves_per_s": resolves / elapsed,
+    }
+
+
+def measure_reference(
+    source: Path, rounds: int, resolves: int, calls: list[Any]
+) -> dict[str, Any] | None:
+    if not ORACLE_PYTHON.exists():
+        return None
+    job = {"source": str(source), "rounds": rounds, "resolves": resolves, "calls": calls}
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        script.write(REFERENCE_SCRIPT)
+    try:
+        done = subprocess.run(
+            [str(ORACLE_PYTHON), script.name],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    finally:
+        os.unlink(script.name)
+    if done.returncode != 0:
+        print(f"reference failed: {done.stderr.strip()}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--variables", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--resolves", type=int, default=20000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        workspaces = [("examples/account-config", ROOT / "examples" / "account-config")]
+        shared = ROOT.parent / "shared" / "conformance" / "examples" / "basic"
+        if shared.is_dir():
+            workspaces.append(("rototo examples/basic", shared))
+        generated = generate(Path(scratch) / "generated", args.variables)
+        workspaces.append((f"generated, {args.variables} variables", generated))
+        print("| workspace | measure | rototo-operator | reference 0.1.0a5 |")
+        print("| --- | --- | ---: | ---: |")
+        for label, path in workspaces:
+            calls = calls_for(path)
+            mine = asyncio.run(measure_ours(path, args.rounds, args.resolves, calls))
+            theirs = measure_reference(path, args.rounds, args.resolves, calls) or {}
+
+            def cell(result: dict[str, Any], key: str, unit: str) -> str:
+                return f"{result[key]:,.1f} {unit}" if key in result else "n/a"
+
+            print(
+                f"| {label} | load (stage+lint+compile) | {cell(mine, 'load_ms', 'ms')} | "
+                f"{cell(theirs, 'load_ms', 'ms')} |"
+            )
+            print(
+                f"| {label} | inspect + lint | {cell(mine, 'lint_ms', 'ms')} | "
+                f"{cell(theirs, 'lint_ms', 'ms')} |"
+            )
+            print(
+                f"| {label} | compile only ({mine['model_bytes']:,} bytes) | "
+                f"{cell(mine, 'compile_ms', 'ms')} | n/a |"
+            )
+            print(
+                f"| {label} | resolve_variable | {cell(mine, 'resolves_per_s', '/s')} | "
+                f"{cell(theirs, 'resolves_per_s', '/s')} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
