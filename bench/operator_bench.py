@@ -90,11 +90,11 @@ async def main(workspaces: int, variables: int, concurrency: int) -> None:
         for label, change in (("initial load", None), ("one new commit", 2), ("nothing new", None)):
             if change is not None:
                 commit(repo, variables, change)
-            before = service.stage_count
+            stages, probes = service.stage_count, service.probe_count
             elapsed, outcomes = await round_trip(refreshers)
             print(
-                f"  {label:15s} {elapsed * 1000:9.1f} ms  stages: {service.stage_count - before}"
-                f"  outcomes: {outcomes}"
+                f"  {label:15s} {elapsed * 1000:9.1f} ms  probes: {service.probe_count - probes}"
+                f"  stages: {service.stage_count - stages}  outcomes: {outcomes}"
             )
         service.close()
     finally:

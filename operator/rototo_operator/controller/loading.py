@@ -105,7 +105,10 @@ class LoadService:
         self._compiled: collections.OrderedDict[tuple[str, str, str], LoadedModel] = (
             collections.OrderedDict()
         )
-        self.stage_count = 0  # how many times a source was actually staged (for tests/bench)
+        self._probes: dict[tuple[str, str], asyncio.Task[str | None]] = {}
+        # How often a source was actually probed and staged (for tests and the bench).
+        self.probe_count = 0
+        self.stage_count = 0
 
     def check_allowed(self, source: str) -> bool:
         """Parse the source (SourceError when invalid); whether it is immutable.
@@ -130,6 +133,26 @@ class LoadService:
         return stager
 
     async def probe(self, source: str, credentials: Credentials | None) -> str | None:
+        """The source's change token; concurrent probes of one source share one round trip.
+
+        Only in-flight probes are shared (no time-based cache), so a probe never answers
+        with a token older than the moment it was asked.
+        """
+        key = (source, credentials_key(credentials))
+        inflight = self._probes.get(key)
+        if inflight is not None:
+            return await asyncio.shield(inflight)
+        task = asyncio.get_running_loop().create_task(self._probe(source, credentials))
+        self._probes[key] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._probes.pop(key, None)
+            else:
+                task.add_done_callback(lambda _: self._probes.pop(key, None))
+
+    async def _probe(self, source: str, credentials: Credentials | None) -> str | None:
         stager = self.stager(credentials)
         async with self.slots:
             try:
@@ -137,6 +160,7 @@ class LoadService:
             except RototoError:
                 # The load will report the problem with its full message.
                 return None
+        self.probe_count += 1
         return token
 
     async def load(

@@ -39,6 +39,16 @@ async def test_many_workspaces_on_one_source_share_one_stage() -> None:
     assert loads.stage_count == 1
 
 
+async def test_concurrent_probes_share_one_round_trip() -> None:
+    loads = service()
+    FakeStager.versions[SOURCE] = "git:" + "1" * 40
+    tokens = await asyncio.gather(*(loads.probe(SOURCE, None) for _ in range(10)))
+    assert set(tokens) == {"git:" + "1" * 40}
+    assert len(FakeStager.probes) == 1
+    await loads.probe(SOURCE, None)
+    assert len(FakeStager.probes) == 2, "a later probe asks again"
+
+
 async def test_concurrent_loads_join_one_in_flight_stage_even_without_a_token() -> None:
     loads = service()
     FakeStager.versions[SOURCE] = "git:" + "1" * 40
