@@ -1,6 +1,8 @@
-"""Render manifests/ (the kustomize base) from the Helm chart's defaults, and copy the CRD.
+"""Render manifests/ (the kustomize base) from the chart's defaults; copy the CRD and RBAC rules.
 
-``make helm-sync`` runs this after a chart or CRD change; tests fail when manifests/ or the
+The chart carries copies of ``crds/`` and ``docs/rbac-rules.yaml`` (helm cannot read files
+outside the chart), and the rendered base depends on them, so they are copied first.
+``make helm-sync`` runs this after a chart, CRD or RBAC change; tests fail when manifests/ or the
 chart's crds/ drift from what this script writes. The base is ``helm template`` with the
 default values, release ``rototo-operator`` in namespace ``rototo-system``, with Helm's own
 labels replaced by kustomize's, one file per kind, so ``kubectl apply -k manifests/`` installs
@@ -24,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "charts" / "rototo-operator"
 MANIFESTS = REPO / "manifests"
 CRD_SOURCE = REPO / "crds" / "workspaces.rototo.dev.yaml"
+RBAC_SOURCE = REPO / "docs" / "rbac-rules.yaml"
 RELEASE = "rototo-operator"
 NAMESPACE = "rototo-system"
 HELM_ONLY_LABELS = ("helm.sh/chart",)
@@ -110,6 +113,7 @@ def expected_files(helm: Path) -> dict[Path, str]:
     files = {MANIFESTS / name: dump(docs) for name, docs in grouped.items()}
     files[MANIFESTS / "crds" / CRD_SOURCE.name] = CRD_SOURCE.read_text()
     files[CHART / "crds" / CRD_SOURCE.name] = CRD_SOURCE.read_text()
+    files[CHART / "files" / RBAC_SOURCE.name] = RBAC_SOURCE.read_text()
     resources = [f"crds/{CRD_SOURCE.name}"]
     resources += [n for n in dict.fromkeys(FILES.values()) if n in grouped]
     kustomization = {
@@ -131,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 on drift")
     parser.add_argument("--helm", type=Path, default=None, help="helm binary (default: built)")
     args = parser.parse_args(argv)
+    if not args.check:
+        # The rendered base depends on the chart's copies: refresh them before rendering.
+        for source, copy in ((CRD_SOURCE, CHART / "crds"), (RBAC_SOURCE, CHART / "files")):
+            target = copy / source.name
+            if not target.is_file() or target.read_text() != source.read_text():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(source.read_text())
     files = expected_files(args.helm or locate_helm())
     stale = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
     if args.check:

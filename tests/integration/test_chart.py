@@ -20,6 +20,8 @@ import pytest
 import yaml
 from scripts import kube
 
+from rototo_operator.controller import rbac
+
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "chart"
 UPDATE = os.environ.get("ROTOTO_UPDATE_SNAPSHOTS") == "1"
 
@@ -166,14 +168,9 @@ def test_namespaced_mode_grants_only_discovery_reads_cluster_wide(
 ) -> None:
     docs = render(helm, tmp_path, SCENARIOS["namespaced"])
     (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    assert cluster_role["rules"] == [
-        {
-            "apiGroups": ["apiextensions.k8s.io"],
-            "resources": ["customresourcedefinitions"],
-            "verbs": ["list", "watch"],
-        },
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
-    ], "nothing namespaced may be granted cluster-wide when watchNamespaces is set"
+    for rule in cluster_role["rules"]:
+        assert is_cluster_scoped(rule), f"{rule} is granted in every namespace"
+        assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
     roles = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"}
     assert roles == {"team-a", "team-b", "rototo-system"}, "one per watched ns + leader election"
     args = kube.find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -202,3 +199,38 @@ def test_service_monitor_scrapes_the_metrics_port(helm: Path, tmp_path: Path) ->
     )
     container = kube.find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.invalid/rototo-operator@sha256:" + "a" * 64
+
+
+def rule_set(rules: Any) -> set[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+    return {
+        (tuple(sorted(r["apiGroups"])), tuple(sorted(r["resources"])), tuple(sorted(r["verbs"])))
+        for r in rules
+    }
+
+
+def is_cluster_scoped(rule: Any) -> bool:
+    return bool({"customresourcedefinitions", "namespaces"} & set(rule["resources"]))
+
+
+def test_cluster_wide_rbac_is_exactly_the_operators_rules(helm: Path, tmp_path: Path) -> None:
+    docs = render(helm, tmp_path, {})
+    assert rule_set(kube.find(docs, "ClusterRole")["rules"]) == rule_set(rbac.CLUSTER_RULES)
+    leader = kube.find(docs, "Role", "rototo-operator-leader-election")
+    assert leader["metadata"]["namespace"] == "rototo-system"
+    assert rule_set(leader["rules"]) == rule_set(rbac.LEASE_RULES)
+
+
+def test_namespaced_rbac_splits_the_operators_rules_by_scope(helm: Path, tmp_path: Path) -> None:
+    docs = render(helm, tmp_path, SCENARIOS["namespaced"])
+    namespaced = rule_set(r for r in rbac.CLUSTER_RULES if not is_cluster_scoped(r))
+    cluster = rule_set(r for r in rbac.CLUSTER_RULES if is_cluster_scoped(r))
+    for namespace in SCENARIOS["namespaced"]["watchNamespaces"]:
+        (role,) = [
+            d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == namespace
+        ]
+        assert rule_set(role["rules"]) == namespaced
+    discovery = kube.find(docs, "ClusterRole")
+    namespaces = rule_set(
+        [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
+    )
+    assert rule_set(discovery["rules"]) == cluster | namespaces

@@ -142,7 +142,16 @@ def test_apply_creates_the_objects_and_the_crd_is_served(
         ):
             assert name in got.stdout
         sa = f"system:serviceaccount:{namespace}:rototo-operator"
-        can = kubectl("auth", "can-i", "patch", "workspaces.rototo.dev/status", "--as", sa, "-A")
+        can = kubectl(
+            "auth",
+            "can-i",
+            "patch",
+            "workspaces.rototo.dev",
+            "--subresource=status",
+            "--as",
+            sa,
+            "-A",
+        )
         assert can.stdout.strip() == "yes"
         cannot = kubectl("auth", "can-i", "list", "secrets", "--as", sa, "-A", check=False)
         assert cannot.stdout.strip() == "no"

@@ -33,6 +33,16 @@ def test_crd_copies_equal_the_generated_crd(copy_path: Path) -> None:
     )
 
 
+def test_rbac_rules_copy_equals_the_operators_rules() -> None:
+    source = REPO / "docs" / "rbac-rules.yaml"
+    copy_path = CHART / "files" / "rbac-rules.yaml"
+    assert copy_path.is_file(), f"{copy_path} is missing: run `make helm-sync`"
+    assert copy_path.read_bytes() == source.read_bytes(), (
+        "charts/rototo-operator/files/rbac-rules.yaml drifted from docs/rbac-rules.yaml: "
+        "run `make helm-sync`"
+    )
+
+
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((CHART / "values.schema.json").read_text())
