@@ -220,15 +220,26 @@ class _Projector:
     ) -> dict[str, Any]:
         self.locations[key] = node.location
         owner_field = "catalog" if kind == "catalog" else "request_context"
+        found: dict[str, tuple[SourceDocument, Any]] = {
+            entry_key: (entry.document, entry.value)
+            for entry_key, entry in all_entries.get(node.id, {}).items()
+        }
+        if kind == "request_context":
+            # The reference keeps a sample that failed to parse, with a null value.
+            for document in self.index.sources.of_kind("request_context_entry"):
+                if document.ids.get("request_context") == node.id:
+                    found.setdefault(document.ids["key"], (document, None))
         entries: dict[str, Any] = {}
-        for entry_key, entry in sorted(all_entries.get(node.id, {}).items()):
-            self.locations[f"{key}/entries/{entry_key}"] = entry.location
+        for entry_key, (document, value) in sorted(found.items()):
+            self.locations[f"{key}/entries/{entry_key}"] = (
+                document.location_of(()) if kind == "catalog" else document.document_location()
+            )
             entries[entry_key] = {
                 "kind": f"{kind}_entry",
                 owner_field: node.id,
                 "key": entry_key,
-                "path": entry.document.path,
-                "value": entry.value,
+                "path": document.path,
+                "value": value,
             }
         return {
             "kind": kind,

@@ -332,3 +332,85 @@ def test_resolve_table_range_matches_reference(tmp_path: Path) -> None:
 def _is_custom(item: dict[str, Any]) -> bool:
     rule_id = str(item["rule"])
     return not rule_id.startswith("rototo/") or rule_id.startswith("rototo/custom-lint")
+
+
+DUMP = r"""
+local function show(value)
+  local kind = type(value)
+  if kind == "table" then
+    local keys = {}
+    for key in pairs(value) do keys[#keys + 1] = key end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    local parts = {}
+    for _, key in ipairs(keys) do parts[#parts + 1] = tostring(key) .. "=" .. show(value[key]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif kind == "string" then
+    return (string.format("%q", value):gsub("file://[^\"]*", "URI"))
+  elseif kind == "number" then
+    return math.type(value) .. ":" .. tostring(value)
+  end
+  return kind .. ":" .. tostring(value)
+end
+
+function register(lint)
+  lint:rule({ id = "dump/workspace", title = "t", help = "h", handler = "workspace" })
+  lint:rule({ id = "dump/values", title = "t", help = "h",
+              target = "/variables/legacy/values", handler = "value" })
+  lint:rule({ id = "dump/value-pointer", title = "t", help = "h",
+              target = "/variables/legacy", handler = "value_pointer" })
+end
+
+function workspace(ws, target)
+  local out = {}
+  for _, key in ipairs({ "manifest", "qualifiers", "variables", "catalogs", "request_contexts" }) do
+    out[#out + 1] = { message = key .. " " .. show(ws[key]) }
+  end
+  out[#out + 1] = { message = "target " .. show(target) }
+  return out
+end
+function value(ws, v) return { { message = show(v), path = "/value/max_tokens" } } end
+function value_pointer(ws, v)
+  return { { message = "known", path = "/values/big/value/max_tokens" },
+           { message = "unknown", path = "/values/nope/value" } }
+end
+"""
+
+UNUSUAL = {
+    "qualifiers/broken.toml": 'schema_version = 1\nwhen = "context.x ==="\n',
+    "qualifiers/odd.toml": 'schema_version = 1\nwhen = "context.x == 1"\ndescription = 5\n',
+    "variables/legacy.toml": (
+        'schema_version = 1\ntype = "int"\n[values]\nbig = { max_tokens = 9000 }\nsmall = 3\n'
+        '[resolve]\ndefault = "small"\n'
+    ),
+    "variables/no-type.toml": (
+        'schema_version = 1\n[resolve]\ndefault = 1\n[[resolve.rule]]\nqualifier = "odd"\n'
+        "value = 2\n"
+    ),
+    "variables/both.toml": 'schema_version = 1\ntype = "int"\nschema = "x.json"\n',
+    "variables/bad-resolve.toml": 'schema_version = 1\ntype = "string"\nresolve = 5\n',
+    "variables/dates.toml": (
+        'schema_version = 1\ntype = "string"\nat = 1979-05-27T07:32:00Z\n[resolve]\ndefault = "a"\n'
+    ),
+    "catalogs/empty.schema.json": '{"type": "object"}',
+    "catalogs/bad.schema.json": '{"type": ',
+    "request-contexts/req.schema.json": '{"type": "object"}',
+    "request-contexts/req-entries/broken.json": '{"a": ',
+}
+
+
+def test_projection_of_unusual_documents_matches_reference(tmp_path: Path) -> None:
+    """What scripts see for invalid and legacy documents, through the engine's lint."""
+    from rototo_operator.engine import lint
+
+    for relative, text in {
+        "rototo-workspace.toml": "schema_version = 1\n",
+        "lint/dump.lua": DUMP,
+        **UNUSUAL,
+    }.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    ours = [item.to_json() for item in lint.lint_tree(tmp_path)]
+    custom = [item for item in ours if _is_custom(item)]
+    reference = support.oracle_custom_diagnostics(tmp_path)
+    assert Counter(map(_full_key, custom)) == Counter(map(_full_key, reference))
