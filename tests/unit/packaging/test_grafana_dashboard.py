@@ -34,6 +34,7 @@ def exported_series() -> set[str]:
     registry.set_state(
         "ns", "ws", fingerprint="git:abc", consecutive_failures=1, last_success=1.0, stale=True
     )
+    registry.leader.set(1)
     names = set()
     for line in registry.render().decode().splitlines():
         if line and not line.startswith("#"):
@@ -125,6 +126,7 @@ def test_every_exported_metric_family_has_a_panel(dashboard: dict[str, Any]) -> 
         "rototo_workspace_last_success_timestamp_seconds",
         "rototo_workspace_stale",
         "rototo_workspace_refresh_duration_seconds_bucket",
+        "rototo_operator_leader",
     }
     assert families <= exported_series()
     assert families <= used
