@@ -93,7 +93,9 @@ def layered(tmp_path: Path) -> Path:
         {
             "rototo-workspace.toml": 'schema_version = 1\nextends = ["../customer"]\n',
             "variables/routing-policy.toml": variable("customer_default", rule="team_fast"),
-            "catalogs/routing-policy-entries/team_fast.toml": 'mode = "primary"\ntimeout_ms = 2500\n',
+            "catalogs/routing-policy-entries/team_fast.toml": (
+                'mode = "primary"\ntimeout_ms = 2500\n'
+            ),
             "qualifiers/trial.toml": (
                 'schema_version = 1\ndescription = "Trial"\n'
                 "when = 'context.task.kind == \"summarization\"'\n"
