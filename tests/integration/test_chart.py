@@ -120,7 +120,7 @@ def test_deployment_defaults_are_hardened_and_highly_available(helm: Path, tmp_p
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert "--peering" in container["args"], "two replicas need leader election"
+    assert "--leader-elect" in container["args"], "two replicas need leader election"
     assert "--allow-local-sources" not in container["args"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz"
@@ -182,7 +182,7 @@ def test_standalone_mode_has_no_leader_election(helm: Path, tmp_path: Path) -> N
     docs = render(helm, tmp_path, SCENARIOS["standalone"])
     args = kube.find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--standalone" in args
-    assert "--peering" not in args
+    assert "--leader-elect" not in args
     names = [d["metadata"]["name"] for d in rbac_objects(docs)]
     assert not [n for n in names if n.endswith("leader-election")]
     assert not [d for d in docs if d["kind"] in ("PodDisruptionBudget", "Service")]
