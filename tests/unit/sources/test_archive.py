@@ -266,3 +266,17 @@ def test_gzip_bomb_is_cut_off(tmp_path: Path) -> None:
     limits = Limits(decompressed_bytes=1 << 20, archive_entries=10)
     with pytest.raises(SourceError, match="decompressed_bytes=1048576"):
         extract(bomb, tmp_path / "out", limits, "bomb")
+
+
+def test_silent_server_hits_the_http_timeout() -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # accepted by the kernel, never answered
+        port = listener.getsockname()[1]
+        with (
+            Stager(limits=Limits(http_timeout=0.5)) as stager,
+            pytest.raises(SourceError, match=r"source limit http_timeout=0\.5 exceeded"),
+        ):
+            stager.probe(f"https://127.0.0.1:{port}/ws.tar.gz")
