@@ -336,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp directory")
     args = parser.parse_args(argv)
     say("rototo-operator demo: git -> operator -> ConfigMap -> pod SDK, on this machine")
+    if shutil.which("git") is None:
+        say("demo: the `git` command is needed to make the demo's repository; install git")
+        return 1
     bin_dir = args.bin_dir or locate_bin_dir(build=True)
     return asyncio.run(main_async(bin_dir, args.keep_temp))
 
