@@ -723,3 +723,49 @@ def test_metrics_endpoint(
     assert f"rototo_workspace_refresh_duration_seconds_count{{{labels}}}" in text
     assert f'rototo_workspace_refresh_total{{{labels},outcome="refreshed"}} 1.0' in text
     assert operator.http("/healthz") == (200, "ok\n")
+
+
+def test_large_models_are_gzipped_and_oversized_ones_fail_clearly(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, repo: GitRepo, ws_name: str
+) -> None:
+    import base64
+    import gzip
+
+    variables = repo.path / "variables"
+    for i in range(300):
+        (variables / f"v{i}.toml").write_text(
+            VARIABLE.replace(
+                "Maximum output tokens for generated summaries", "lorem ipsum " * 100
+            ).format(value=i)
+        )
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "large")
+    large = repo.git("rev-parse", "HEAD")
+    create(kubectl, ws_name, namespace, repo.source(), periodSeconds=1)
+    status = wait_ready(kubectl, namespace, ws_name, f"git:{large}")
+    assert status["output"]["compressed"] is True
+    cm = published(kubectl, namespace, ws_name)
+    assert cm is not None
+    assert "workspace.json" not in (cm.get("data") or {})
+    model = gzip.decompress(base64.b64decode(cm["binaryData"]["workspace.json.gz"]))
+    assert len(model) == status["output"]["bytes"] > 256 * 1024
+    assert json.loads(model)["fingerprint"] == f"git:{large}"
+
+    # Incompressible text: over the 1 MiB ConfigMap limit even gzip-compressed.
+    for i in range(300):
+        noise = base64.b64encode(os.urandom(3600)).decode()
+        (variables / f"v{i}.toml").write_text(
+            VARIABLE.replace("Maximum output tokens for generated summaries", noise).format(value=i)
+        )
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "too large")
+    status = eventually(
+        lambda: (
+            (s := status_of(kubectl, namespace, ws_name)).get("lastRefreshOutcome") == "failed"
+            and s
+        ),
+        what="the oversized model refused",
+    )
+    assert condition(status, "Ready")["reason"] == "OutputTooLarge"
+    assert "1 MiB limit" in status["lastError"]
+    assert status["currentFingerprint"] == f"git:{large}"
