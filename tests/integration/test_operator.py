@@ -769,3 +769,33 @@ def test_large_models_are_gzipped_and_oversized_ones_fail_clearly(
     assert condition(status, "Ready")["reason"] == "OutputTooLarge"
     assert "1 MiB limit" in status["lastError"]
     assert status["currentFingerprint"] == f"git:{large}"
+
+
+def test_stale_turns_true_on_a_timer_while_nothing_else_happens(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, repo: GitRepo, ws_name: str
+) -> None:
+    create(kubectl, ws_name, namespace, repo.source(), periodSeconds=1, maxStalenessSeconds=3)
+    wait_ready(kubectl, namespace, ws_name)
+    # Suspended: no attempt will succeed any more, so only the timer can flip it.
+    kubectl(
+        "patch",
+        "workspace",
+        ws_name,
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec": {"suspend": true}}',
+    )
+    status = eventually(
+        lambda: (s := status_of(kubectl, namespace, ws_name)).get("stale") is True and s,
+        what="stale after maxStalenessSeconds",
+        timeout=20,
+    )
+    stale = condition(status, "Stale")
+    assert (stale["status"], stale["reason"]) == ("True", "MaxStalenessExceeded")
+    row = kubectl("get", "workspace", ws_name, "-n", namespace, "--no-headers").stdout.split()
+    assert row[3] == "true"
+    labels = f'name="{ws_name}",namespace="{namespace}"'
+    assert f"rototo_workspace_stale{{{labels}}} 1.0" in operator.http("/metrics")[1]

@@ -3,7 +3,7 @@
 A ServiceAccount gets a ClusterRole made from `CLUSTER_RULES` and a Role (for the Lease)
 from `LEASE_RULES`; the operator runs cluster-wide with that account's token and must take a
 Workspace with a secretRef to Ready, publish, post events and hold the Lease, with no
-Forbidden answer in its log. `kubectl auth can-i` confirms what it cannot do.
+RBAC denial in its log. `kubectl auth can-i` confirms what it cannot do.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def test_the_documented_rules_are_enough(kubectl: Kubectl, namespace: str, tmp_p
         finally:
             assert proc.terminate() == 0, proc.log_text()
         log = proc.log_text()
-        assert "Forbidden" not in log, log
-        assert " 403" not in log, log
+        # An RBAC denial names the account; other refusals (e.g. writes into a namespace
+        # another test is deleting, seen because this operator runs cluster-wide) do not.
+        assert f'User "{account}" cannot' not in log, log
     finally:
         kubectl("delete", "clusterrolebinding,clusterrole", role, "--ignore-not-found")
