@@ -199,6 +199,8 @@ class Registry:
         self.runtime = runtime
         self.loops: dict[Key, WorkspaceLoop] = {}
         self._uids: dict[Key, str] = {}
+        # Loops being stopped after a deletion; referenced so they are not garbage-collected.
+        self._stopping_loops: set[asyncio.Task[None]] = set()
         self.stopping = False
 
     def workspace_event(self, event_type: str | None, body: Any) -> None:
@@ -246,11 +248,15 @@ class Registry:
         self._uids.pop(key, None)
         if loop is not None:
             # Deletion: the ConfigMap goes with the Workspace (ownerReference); stop at once.
-            asyncio.get_running_loop().create_task(loop.stop(grace=0))
+            task = asyncio.get_running_loop().create_task(loop.stop(grace=0))
+            self._stopping_loops.add(task)
+            task.add_done_callback(self._stopping_loops.discard)
         self.runtime.metrics.forget(*key)
 
     async def stop(self, grace: float) -> None:
         self.stopping = True
         loops = list(self.loops.values())
         self.loops.clear()
-        await asyncio.gather(*(loop.stop(grace) for loop in loops), return_exceptions=True)
+        await asyncio.gather(
+            *(loop.stop(grace) for loop in loops), *self._stopping_loops, return_exceptions=True
+        )

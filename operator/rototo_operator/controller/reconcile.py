@@ -505,7 +505,7 @@ async def finish(attempt: Attempt) -> None:
     if rendered != memory.last_written:
         memory.last_written = rendered if await _write_status(attempt, rendered) else None
     await _record_events(attempt, previous_fingerprint, facts)
-    _record_metrics(attempt, now)
+    _record_metrics(attempt)
 
 
 def render_status(workspace: models.Workspace, memory: Memory) -> dict[str, Any]:
@@ -611,7 +611,7 @@ async def _post(attempt: Attempt, events: list[tuple[str, str, str]]) -> None:
             log.warning("%s: event %s not recorded: %s", attempt.ref, reason, error)
 
 
-def _record_metrics(attempt: Attempt, now: datetime.datetime) -> None:
+def _record_metrics(attempt: Attempt) -> None:
     memory = attempt.memory
     meta = attempt.workspace.metadata
     m = attempt.runtime.metrics
@@ -630,7 +630,6 @@ def _record_metrics(attempt: Attempt, now: datetime.datetime) -> None:
         last_success=None if memory.last_success is None else memory.last_success.timestamp(),
         stale=memory.stale,
     )
-    del now
 
 
 def _ts(value: datetime.datetime | None) -> str | None:
