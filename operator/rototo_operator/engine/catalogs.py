@@ -116,15 +116,58 @@ def _first_line(error: Exception) -> str:
     return str(error).split("\n", 1)[0]
 
 
+_ADDITIONAL = re.compile(
+    r"^Additional properties are not allowed \((.*) (?:was|were) unexpected\)$"
+)
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+
+
+def _reference_order(error: Any) -> tuple[tuple[tuple[int, int, str], ...], str]:
+    """Sort key and message of one error, in the order the reference meets errors.
+
+    The reference walks keywords in sorted order, but checks `properties` together with
+    `additionalProperties`, instance key by instance key (in sorted order), naming one
+    unexpected key at a time."""
+    message = _first_line(error)
+    key: list[tuple[int, int, str]] = []
+    parts = list(error.schema_path)
+    index = 0
+    while index < len(parts):
+        part = parts[index]
+        if isinstance(part, int):
+            key.append((0, part, ""))
+        elif part == "properties" and index + 1 < len(parts):
+            key.append((1, 0, "additionalProperties"))
+            key.append((1, 0, str(parts[index + 1])))
+            index += 1
+        elif part == "additionalProperties" and index == len(parts) - 1:
+            match = _ADDITIONAL.match(message)
+            names = sorted(_QUOTED.findall(match.group(1))) if match else []
+            key.append((1, 0, "additionalProperties"))
+            if names:
+                key.append((1, 0, names[0]))
+                message = f"Additional properties are not allowed ('{names[0]}' was unexpected)"
+        else:
+            key.append((1, 0, str(part)))
+        index += 1
+    return tuple(key), message
+
+
 def validation_error(validator: Any, value: Any) -> str | None:
-    """The first validation error's message, or None when `value` is valid."""
+    """The message of the error the reference reports first, or None when `value` is valid."""
     try:
-        validator.validate(value)
-    except jsonschema_rs.ValidationError as error:
-        return _first_line(error)
+        if validator.is_valid(value):
+            return None
+        errors = [
+            (*_reference_order(error), position)
+            for position, error in enumerate(validator.iter_errors(value))
+        ]
     except ValueError as error:
         return str(error)
-    return None
+    if not errors:
+        return None
+    # Equal paths (several missing `required` names): the validator's own order decides.
+    return min(errors, key=lambda item: (item[0], item[2]))[1]
 
 
 # -- x-rototo-catalog-ref: schema shape --------------------------------------------------

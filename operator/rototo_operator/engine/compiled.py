@@ -289,11 +289,18 @@ def thaw(value: Any) -> Any:
     return value
 
 
+def _key_order(item: tuple[Any, Any]) -> str:
+    key = item[0]
+    return key if isinstance(key, str) else ""
+
+
 def json_context(value: Any) -> Any:
     """Copy a caller's context into plain JSON values, refusing what JSON cannot hold."""
     if isinstance(value, Mapping):
         out = {}
-        for key, item in value.items():
+        # Sorted, like the reference's JSON objects: validation errors come out in the
+        # same order.
+        for key, item in sorted(value.items(), key=_key_order):
             if not isinstance(key, str):
                 raise ResolutionError(
                     f"failed to convert Python value to JSON: key must be a string: {key!r}"
@@ -368,12 +375,16 @@ class CompiledModel:
     """A loaded runtime model: validated, compiled once, resolved many times."""
 
     def __init__(self, document: dict[str, Any]) -> None:
+        # Work on the canonical form: objects in sorted key order, as the reference's JSON
+        # maps keep them, so schema validation reports the same first error.
+        data = canonical_json(document)
+        document = json.loads(data)
         try:
             parsed = CompiledDocument.model_validate(document)
         except pydantic.ValidationError as error:
             raise WorkspaceLoadError(f"compiled model does not match {FORMAT}: {error}") from None
         self._document = document
-        self._bytes = canonical_json(document)
+        self._bytes = data
         self.digest: str = parsed.digest
         self.source: str = parsed.source
         self.fingerprint: str = parsed.fingerprint
