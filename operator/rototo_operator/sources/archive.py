@@ -19,6 +19,7 @@ extracted archive (`sha256:`). `probe` sends one HEAD request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import http.client
 import posixpath
@@ -58,9 +59,16 @@ class _Deadline:
 
 
 def _context(credentials: Credentials | None) -> ssl.SSLContext:
-    if credentials is not None and credentials.ca_bundle:
+    """The TLS context: only the source's CA bundle when given, else the system store."""
+    return _cached_context(credentials.ca_bundle if credentials is not None else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_context(ca_bundle: str | None) -> ssl.SSLContext:
+    # Loading a trust store costs tens of milliseconds; contexts are safe to share.
+    if ca_bundle:
         try:
-            return ssl.create_default_context(cadata=credentials.ca_bundle)
+            return ssl.create_default_context(cadata=ca_bundle)
         except ssl.SSLError as error:
             raise SourceError(f"the CA bundle (ca.crt) is not valid PEM: {error}") from None
     return ssl.create_default_context()
