@@ -55,6 +55,7 @@ def row(form: str, measure: str, ms: float, requests: str) -> None:
 
 def bench_git(
     form: str,
+    *,
     repo: git_servers.Repo,
     source: str,
     credentials: sources.Credentials | None,
@@ -123,7 +124,14 @@ def main() -> None:
         repo = git_servers.Repo(work)
         repo.commit(workspace_files(args.files, 0))
         bench_git(
-            "git+file", repo, f"{repo.file_url}#main:ws", None, args.rounds, args.files, None, work
+            "git+file",
+            repo=repo,
+            source=f"{repo.file_url}#main:ws",
+            credentials=None,
+            rounds=args.rounds,
+            files=args.files,
+            requests=None,
+            work=work,
         )
 
         pki = git_servers.make_pki(work / "pki")
@@ -132,13 +140,13 @@ def main() -> None:
             credentials = sources.Credentials(username="u", password="p", ca_bundle=pki.ca_pem)
             bench_git(
                 "git+https",
-                repo,
-                f"git+{https.url('config.git')}#main:ws",
-                credentials,
-                args.rounds,
-                args.files,
-                lambda: len(https.requests),
-                work,
+                repo=repo,
+                source=f"git+{https.url('config.git')}#main:ws",
+                credentials=credentials,
+                rounds=args.rounds,
+                files=args.files,
+                requests=lambda: len(https.requests),
+                work=work,
             )
 
         try:
@@ -153,13 +161,13 @@ def main() -> None:
                 )
                 bench_git(
                     "git+ssh",
-                    repo,
-                    ssh.url("config.git") + "#main:ws",
-                    credentials,
-                    args.rounds,
-                    args.files,
-                    lambda: len(ssh.commands),
-                    work,
+                    repo=repo,
+                    source=ssh.url("config.git") + "#main:ws",
+                    credentials=credentials,
+                    rounds=args.rounds,
+                    files=args.files,
+                    requests=lambda: len(ssh.commands),
+                    work=work,
                 )
 
         with git_servers.ArchiveServer(pki, token="t") as server:
