@@ -87,6 +87,8 @@ class _TomlSpanScanner:
         # tables: dict for tables, list of dicts for arrays of tables.
         self.tree: dict[str, object] = {}
         self.table_path: Path = ()
+        # Tables created by the current header, which its values extend.
+        self.growing: list[Path] = []
         # Where the string being read began, so a parse error can point at its quote.
         self.string_start: int | None = None
 
@@ -315,13 +317,11 @@ class _TomlSpanScanner:
         return tuple(path)
 
     def extend_tables(self, end: int) -> None:
-        """A value ends inside the current table: its enclosing tables grow to cover it."""
-        path = self.table_path
-        while path:
-            old = self.spans.get(path)
-            if old is not None and old[1] < end:
+        """A value ends under the current header: the tables that header created grow."""
+        for path in self.growing:
+            old = self.spans[path]
+            if old[1] < end:
                 self.spans[path] = (old[0], end)
-            path = path[:-1]
 
     def read_header(self) -> None:
         start = self.pos
@@ -336,13 +336,17 @@ class _TomlSpanScanner:
         path = self.concrete_path(keys, append=append)
         self.table_path = path
         header_end = self.pos
-        # Every table on the header's path that has no span yet starts here.
+        # A table's span is fixed by the header that creates it (its own, or a child's
+        # for a table created implicitly) and grows only with that header's values; later
+        # headers, even one re-opening it, leave it alone.
+        self.growing = []
         for depth in range(1, len(path) + 1):
             prefix = path[:depth]
             if isinstance(prefix[-1], int) and prefix != path:
                 continue
-            if prefix == path or prefix not in self.spans:
+            if prefix not in self.spans:
                 self.spans[prefix] = (start, header_end)
+                self.growing.append(prefix)
 
     def scan(self) -> dict[Path, Span]:
         try:

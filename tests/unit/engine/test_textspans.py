@@ -24,6 +24,11 @@ def span_text(text: str, path: tuple[str | int, ...]) -> str:
         ("[resolve]", ("resolve",), "[resolve]"),
         ("[resolve]\ndefault = 'a'\n# tail\n", ("resolve",), "[resolve]\ndefault = 'a'"),
         ("[resolve.sub]\nq = 1\n", ("resolve",), "[resolve.sub]\nq = 1"),
+        # A table grows only with the values of the header that created it.
+        ("[resolve]\n[[resolve.rule]]\nx = 1\n", ("resolve",), "[resolve]\n"),
+        ("[resolve]\nfoo = 1\n[resolve.sub]\nbar = 2\n", ("resolve",), "[resolve]\nfoo = 1"),
+        ("[resolve.a]\ny = 1\n[resolve.b]\nz = 2\n", ("resolve",), "[resolve.a]\ny = 1"),
+        ("[[r]]\nw = 1\n[r]\nfoo = 1\n", ("r",), "[[r]]\nw = 1"),
         ("[[r]]\nx = 1\n[[r]]\ny = 2\n", ("r", 1), "[[r]]\ny = 2"),
         ("[[r]]\nx = 1\n[[r]]\ny = 2\n", ("r", 1, "y"), "2"),
         ("a.b = true\n", ("a", "b"), "true"),

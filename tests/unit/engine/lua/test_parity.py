@@ -311,11 +311,6 @@ def test_engine_lint_reports_custom_rules_with_reference_ranges(tmp_path: Path) 
     assert Counter(map(_full_key, custom)) == Counter(map(_full_key, reference))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine's span for a `[resolve]` table includes its `[[resolve.rule]]` "
-    "array; the reference's ends at the table's own last key",
-)
 def test_resolve_table_range_matches_reference(tmp_path: Path) -> None:
     from rototo_operator.engine import lint
 
