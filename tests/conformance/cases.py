@@ -366,6 +366,28 @@ CASES: dict[str, dict[str, str | bytes]] = {
             'schema_version = 1\ntype = "catalog:blob"\n[resolve]\ndefault = "forms"\n'
         ),
     },
+    "table-spans": {
+        "variables/a.toml": (
+            'schema_version = 1\ntype = "string"\n[resolve]\n[[resolve.rule]]\n'
+            'when = "true"\nvalue = "a"\n'
+        ),
+        "variables/b.toml": (
+            'schema_version = 1\ntype = "string"\n[[resolve.rule]]\nwhen = "true"\n'
+            'value = "a"\n[resolve]\nfoo = 1\n'
+        ),
+        "variables/c.toml": (
+            'schema_version = 1\ntype = "string"\n[resolve.a]\ny = 1\n[resolve.b]\nz = 22\n'
+        ),
+        "variables/d.toml": (
+            'schema_version = 1\ntype = "string"\n[[resolve.rule]]\nwhen = "true"\n'
+            '[resolve.rule.extra]\nq = 1\n[resolve]\ndefault = "a"\n'
+        ),
+        "variables/e.toml": (
+            'schema_version = 1\ntype = "string"  # trailing\n\n[resolve]   # c\n\n\n'
+            "[other]\nx = 1\n"
+        ),
+        "variables/f.toml": 'schema_version = 1\ntype = "string"\nresolve = {}\n',
+    },
 }
 
 
