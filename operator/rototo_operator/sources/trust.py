@@ -79,7 +79,11 @@ def install_certificate_hook() -> None:
             return
         ffi: Any = pygit2.ffi
         lib: Any = pygit2.C
-        original: Any = pygit2.callbacks._certificate_check_cb
+        original: Any = getattr(pygit2.callbacks, "_certificate_check_cb", None)
+        if original is None or not hasattr(ffi, "def_extern"):
+            # A pygit2 without this entry point: our callbacks' plain certificate_check
+            # then refuses anything that needs a private CA or a host key (fail closed).
+            return
 
         def hook(cert: Any, valid: int, host: Any, handle: Any) -> int:
             payload = ffi.from_handle(handle)
