@@ -141,3 +141,28 @@ def test_cached_private_commits_stay_with_their_credentials(
         assert tenant_b.probe(pinned) == f"git:{commit}", "a pin is known without network"
         with pytest.raises(SourceError, match="requires authentication"):
             tenant_b.stage(pinned)
+
+
+def test_layers_across_repositories_probe_every_layer(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    base = Repo(tmp_path, "base.git")
+    base.commit({"rototo-workspace.toml": "schema_version = 1\n", "v": "base", "w": "base"})
+    parent = f"git+{server.url('base.git')}#main"
+    repo.commit({"rototo-workspace.toml": f'schema_version = 1\nextends = ["{parent}"]\n'})
+    repo.commit({"w": "child"})
+    child = source(server, "#main")
+    with Stager(cache_dir=tmp_path / "c", credentials=good(pki)) as stager:
+        staged = stager.stage(child)
+        assert (staged.root / "v").read_text() == "base"
+        assert (staged.root / "w").read_text() == "child"
+        assert [layer.source for layer in staged.layers] == [parent, child]
+        assert stager.probe(child) == staged.fingerprint
+
+        changed_parent = base.commit({"v": "base 2"})
+        probed = stager.probe(child)
+        assert probed != staged.fingerprint, "a new parent commit changes the fingerprint"
+        restaged = stager.stage(child)
+        assert restaged.fingerprint == probed
+        assert restaged.layers[0].fingerprint == f"git:{changed_parent}"
+        assert (restaged.root / "v").read_text() == "base 2"
