@@ -21,11 +21,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 
-from rototo_operator.engine import catalogs, lint
+from rototo_operator.engine import catalogs, lint, models
 from rototo_operator.engine.diagnostics import Diagnostic
 from rototo_operator.engine.documents import TypeKind, variable_type
 from rototo_operator.engine.expressions import (
@@ -38,6 +38,7 @@ from rototo_operator.engine.expressions import (
 from rototo_operator.errors import ResolutionError, RototoError, WorkspaceLoadError
 
 FORMAT = "rototo.compiled/v1"
+_M = TypeVar("_M", bound=pydantic.BaseModel)
 COMPILER_NAME = "rototo-operator"
 # Fields that describe where a model came from rather than what it is.
 UNHASHED_FIELDS = ("digest", "fingerprint", "source")
@@ -183,6 +184,14 @@ def _type_text(type_kind: TypeKind) -> str:
     return type_kind.name
 
 
+def _typed(model: type[_M], data: Any, name: str) -> _M:
+    """A lint-clean document read through its model; a mismatch means a lint gap."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise WorkspaceLoadError(f"{name}: document does not match its shape: {error}") from None
+
+
 def compile_document(snapshot: lint.LintSnapshot) -> dict[str, Any]:
     """The `workspace` section of the compiled model, from a lint-clean snapshot."""
     index = snapshot.index
@@ -202,13 +211,13 @@ def compile_document(snapshot: lint.LintSnapshot) -> dict[str, Any]:
         expression = qualifier.expression
         if expression is None:
             raise WorkspaceLoadError(f"qualifier must declare when: {qid}")
+        document = _typed(models.QualifierDocument, qualifier.document.data, qid)
         item: dict[str, Any] = {
             "when": expression.to_json(),
             "request_contexts": sorted(compat.qualifiers.get(qid, set())),
         }
-        description = (qualifier.document.data or {}).get("description")
-        if isinstance(description, str):
-            item["description"] = description
+        if isinstance(document.description, str):
+            item["description"] = document.description
         qualifiers[qid] = item
     variables: dict[str, Any] = {}
     for vid, variable in index.variables.items():
@@ -240,8 +249,9 @@ def compile_document(snapshot: lint.LintSnapshot) -> dict[str, Any]:
             "default": _selection(type_kind, variable.default.value),
             "rules": rules,
         }
-        if variable.description is not None and variable.description.present:
-            var_item["description"] = variable.description.value
+        description = _typed(models.VariableDocument, variable.document.data, vid).description_text
+        if description is not None:
+            var_item["description"] = description
         variables[vid] = var_item
     catalogs_out = {
         cid: {
