@@ -147,11 +147,9 @@ def parse_source(text: str) -> SourceSpec:
     ref: str | None = None
     subdir: str | None = None
     if hash_sign:
-        ref_part, colon, subdir_part = fragment.partition(":")
+        ref_part, _, subdir_part = fragment.partition(":")
         ref = ref_part or None
         subdir = subdir_part or None
-        if not colon and not ref_part:
-            ref = None
 
     if scheme == "http":
         raise SourceError("http:// workspace sources are not supported; use https://")

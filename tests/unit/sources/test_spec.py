@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rototo_operator.errors import SourceError
 from rototo_operator.sources import parse_source, redact
@@ -135,3 +137,28 @@ def test_redaction_hides_passwords_only() -> None:
     with pytest.raises(SourceError) as caught:
         parse_source("git+http://bob:s3cret@h.example/c.git")
     assert "s3cret" not in str(caught.value)
+
+
+@given(st.text(max_size=80))
+def test_any_text_parses_or_fails_with_source_error(text: str) -> None:
+    try:
+        spec = parse_source(text)
+    except SourceError:
+        return
+    assert spec.text == text
+
+
+@given(
+    st.sampled_from(["git+https://h.example/c.git", "git+ssh://git@h.example/c.git"]),
+    st.one_of(st.none(), st.sampled_from(["main", "v1.2", "refs/heads/x", SHA])),
+    st.lists(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,8}", fullmatch=True), max_size=3),
+)
+def test_with_subdir_round_trips(base: str, ref: str | None, parts: list[str]) -> None:
+    spec = parse_source(base + (f"#{ref}" if ref else ""))
+    derived = spec.with_subdir("/".join(parts) or None)
+    again = parse_source(derived.text)
+    assert (again.location, again.ref, again.subdir) == (
+        derived.location,
+        derived.ref,
+        derived.subdir,
+    )
