@@ -132,6 +132,8 @@ def run_command(args: argparse.Namespace) -> int:
     )
     # kopf logs every handled watch event at INFO; ours says what matters.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # The refresh core logs without the Workspace's name; the controller logs with it.
+    logging.getLogger("rototo_operator.sdk.refresher").setLevel(logging.ERROR)
     if args.max_concurrent_refreshes < 1:
         print("rototo-operator run: --max-concurrent-refreshes must be >= 1", file=sys.stderr)
         return EXIT_USAGE

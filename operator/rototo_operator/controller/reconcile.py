@@ -479,6 +479,14 @@ async def finish(attempt: Attempt) -> None:
         memory.consecutive_failures += 1
         memory.failure = attempt.failure.reason
         memory.last_error = attempt.failure.args[0][:MAX_ERROR_CHARS]
+        log.warning(
+            "%s: refresh failed (%s, %d in a row); %s: %s",
+            attempt.ref,
+            memory.failure.value,
+            memory.consecutive_failures,
+            conditions.serving(_facts(attempt, refreshing=False, now=now)),
+            memory.last_error,
+        )
     elif ran:
         memory.consecutive_failures = 0
         memory.failure = None
