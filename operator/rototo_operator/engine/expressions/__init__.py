@@ -31,8 +31,8 @@ __all__ = [
     "ExpressionFormatError",
     "ExpressionSyntaxError",
     "Predicate",
-    "QualifierEvaluator",
     "QualifierCycleError",
+    "QualifierEvaluator",
     "expression_from_json",
     "parse_expression",
 ]

@@ -56,8 +56,9 @@ class PathNode:
     segments: tuple[str, ...]
 
     def dotted(self) -> str:
-        """The path as the reference names it in messages: `context.a.b`."""
-        return ".".join((self.root, *self.segments))
+        """The path as the reference names it in messages: `context.a.b` (a bare root
+        reads `entry.`, with the dot, as the reference prints it)."""
+        return f"{self.root}.{'.'.join(self.segments)}"
 
 
 @dataclass(frozen=True, slots=True)

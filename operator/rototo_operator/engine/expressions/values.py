@@ -160,7 +160,10 @@ def as_i64(value: Any) -> int | None:
 
 
 def format_f64(value: float) -> str:
-    """Format a finite float the way serde_json writes it (the `ryu` crate's layout)."""
+    """Format a finite float the way serde_json 1.0.150 writes it.
+
+    Shortest round-trip digits; plain notation for 1e-5 <= |x| < 1e16 (with `.0` on
+    whole numbers), otherwise `d.ddde+N` / `d.ddde-N` (explicit exponent sign)."""
     if value == 0.0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
     sign = "-" if value < 0 else ""
@@ -176,9 +179,9 @@ def format_f64(value: float) -> str:
     elif -5 < kk <= 0:
         body = "0." + "0" * (-kk) + digits
     elif length == 1:
-        body = f"{digits}e{kk - 1}"
+        body = f"{digits}e{kk - 1:+d}"
     else:
-        body = f"{digits[0]}.{digits[1:]}e{kk - 1}"
+        body = f"{digits[0]}.{digits[1:]}e{kk - 1:+d}"
     return sign + body
 
 

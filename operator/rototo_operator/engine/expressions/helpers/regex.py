@@ -16,7 +16,7 @@ differ:
 
 Known gaps (docs/expressions.md): `\\b`/`\\B` use ASCII word characters, so they differ
 from Rust only around non-ASCII letters; class set operations (`&&`, `--`, `~~`),
-nested classes, `\\<`/`\\>`/`\\b{…}` and repetition counts above 1000 are reported as
+negated nested classes, `\\<`/`\\>`/`\\b{…}` and repetition counts above 1000 are reported as
 invalid; error texts after "regex is invalid: " are RE2's, not the Rust crate's.
 """
 
@@ -165,9 +165,12 @@ def translate(pattern: str) -> str:
     """Rewrite a Rust-dialect pattern into RE2 syntax with the same meaning."""
     if pattern.startswith("(?x)"):
         pattern = _strip_verbose(pattern[4:])
+    # `(?-u)` asks Rust for ASCII classes, which are RE2's own `\\d \\s \\w`.
+    ascii_classes = "(?-u" in pattern or ("(?" in pattern and "-u" in pattern)
     out: list[str] = []
     index = 0
     in_class = False
+    nested = 0
     length = len(pattern)
     while index < length:
         char = pattern[index]
@@ -176,7 +179,10 @@ def translate(pattern: str) -> str:
                 raise _Unsupported("incomplete escape sequence")
             letter = pattern[index + 1]
             lower = letter.lower()
-            if lower in _CLASS_BODIES:
+            if lower in _CLASS_BODIES and ascii_classes:
+                out.append(pattern[index : index + 2])
+                index += 2
+            elif lower in _CLASS_BODIES:
                 body = _CLASS_BODIES[lower]
                 negated = letter != lower
                 if in_class:
@@ -206,6 +212,9 @@ def translate(pattern: str) -> str:
                     index += 3
             elif letter.isdigit():
                 raise _Unsupported("backreferences are not supported")
+            elif letter in "QEC":
+                # RE2 knows \\Q…\\E quoting and \\C; Rust rejects both.
+                raise _Unsupported("unrecognized escape sequence")
             elif letter in "<>" or (letter == "b" and pattern[index + 2 : index + 3] == "{"):
                 raise _Unsupported("word-boundary assertion forms are not supported")
             else:
@@ -213,10 +222,22 @@ def translate(pattern: str) -> str:
                 index += 2
             continue
         if in_class:
+            if char == "]" and nested:
+                # A nested class is a union: its members join the outer class.
+                nested -= 1
+                index += 1
+                continue
             if char == "]":
                 in_class = False
             elif char == "[" and pattern[index : index + 2] != "[:":
-                raise _Unsupported("nested character classes are not supported")
+                if pattern[index + 1 : index + 2] == "^":
+                    raise _Unsupported("negated nested character classes are not supported")
+                nested += 1
+                index += 1
+                if pattern[index : index + 1] == "]":
+                    out.append("\\]")
+                    index += 1
+                continue
             elif pattern[index : index + 2] in ("&&", "--", "~~"):
                 raise _Unsupported("character class set operations are not supported")
             out.append(char)
@@ -234,6 +255,20 @@ def translate(pattern: str) -> str:
                 out.append("\\]")
                 index += 1
             continue
+        if char == "(" and pattern[index + 1 : index + 2] == "?":
+            flags_end = index + 2
+            while flags_end < length and pattern[flags_end] in "imsxUuR-":
+                flags_end += 1
+            if flags_end < length and pattern[flags_end] in ":)":
+                flags = pattern[index + 2 : flags_end].replace("u", "").replace("R", "")
+                if flags.endswith("-"):
+                    flags = flags[:-1]
+                if flags or pattern[flags_end] == ":":
+                    out.append(f"(?{flags}")
+                else:
+                    out.append("(?:")
+                index = flags_end
+                continue
         if char == "{":
             end = _repetition_end(pattern, index)
             if end == -1 or not out:
