@@ -370,3 +370,41 @@ def test_namespaced_install_serves_only_the_watched_namespaces(
     finally:
         for name in (watched, other):
             kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_upgrade_changes_the_release_and_uninstall_keeps_the_crd(
+    kubectl: Kubectl, cluster: Path, cluster_bin_dir: Path, tmp_path: Path
+) -> None:
+    with installed(kubectl, cluster, cluster_bin_dir, tmp_path) as release:
+        helm(
+            release,
+            "upgrade",
+            release.name,
+            str(kube.CHART),
+            "--namespace",
+            release.namespace,
+            "--reuse-values",
+            "--set",
+            "replicaCount=3",
+            "--set",
+            "podDisruptionBudget.enabled=false",
+        )
+        replicas = kubectl(
+            "get",
+            "deployment",
+            f"{release.name}-rototo-operator",
+            "-n",
+            release.namespace,
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ).stdout
+        assert replicas == "3"
+        gone = kubectl(
+            "get", "pdb", f"{release.name}-rototo-operator", "-n", release.namespace, check=False
+        )
+        assert gone.returncode != 0, "the disabled PodDisruptionBudget was not removed"
+        helm(release, "uninstall", release.name, "--namespace", release.namespace)
+        left = kubectl("get", "clusterrole", f"{release.name}-rototo-operator", check=False)
+        assert left.returncode != 0, "uninstall left the ClusterRole behind"
+        # Helm never deletes CRDs from crds/: uninstalling must not delete every Workspace.
+        kubectl("get", "crd", "workspaces.rototo.dev")
