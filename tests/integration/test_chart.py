@@ -38,7 +38,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "image": {"repository": "registry.invalid/rototo-operator", "digest": "sha256:" + "a" * 64},
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
         "allowLocalSources": True,
-        "extraArgs": ["--log-format=json"],
+        "extraArgs": ["--max-concurrent-refreshes=8"],
     },
 }
 
