@@ -300,11 +300,14 @@ class _Linter:
 
     def run(self) -> None:
         self.project_stage()
-        self.register_stage()
         self.build_edges()
         self.reference_stage()
         self.value_stage()
         self.graph_stage()
+        # Custom rules register and run last: their handlers report in the policy stage,
+        # after the built-in graph rules, so a custom error never hides a built-in one
+        # (the graph rules skip entities that already have errors).
+        self.custom_stage()
 
     # -- project ------------------------------------------------------------------------
     def project_stage(self) -> None:
@@ -550,8 +553,8 @@ class _Linter:
             if rule.query is None and not rule.value.present:
                 shape(rule.value.location, "rule must reference a value", "variable_rule_value")
 
-    # -- register (custom Lua lint) -----------------------------------------------------
-    def register_stage(self) -> None:
+    # -- register + policy (custom Lua lint) ----------------------------------------------
+    def custom_stage(self) -> None:
         if not self.index.sources.of_kind("custom_lint"):
             return
         try:
