@@ -799,3 +799,41 @@ def test_stale_turns_true_on_a_timer_while_nothing_else_happens(
     assert row[3] == "true"
     labels = f'name="{ws_name}",namespace="{namespace}"'
     assert f"rototo_workspace_stale{{{labels}}} 1.0" in operator.http("/metrics")[1]
+
+
+def test_a_spec_change_refreshes_at_once(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, repo: GitRepo, ws_name: str
+) -> None:
+    first = repo.git("rev-parse", "HEAD")
+    create(kubectl, ws_name, namespace, repo.source(), periodSeconds=3600)
+    wait_ready(kubectl, namespace, ws_name, f"git:{first}")
+    repo.git("checkout", "-q", "-b", "canary")
+    canary = repo.commit_value("7777")
+    started = time.monotonic()
+    kubectl(
+        "patch",
+        "workspace",
+        ws_name,
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"source": repo.source("canary")}}),
+    )
+    status = wait_ready(kubectl, namespace, ws_name, f"git:{canary}")
+    assert time.monotonic() - started < 30, "not waiting for the one-hour period"
+    assert status["observedGeneration"] == 2
+
+
+def test_namespaces_outside_the_watch_are_left_alone(
+    kubectl: Kubectl, operator: OperatorProcess, repo: GitRepo
+) -> None:
+    other = make_namespace(kubectl, "unwatched")
+    try:
+        create(kubectl, "elsewhere", other, repo.source(), periodSeconds=1)
+        time.sleep(3)
+        assert status_of(kubectl, other, "elsewhere") == {}
+        assert published(kubectl, other, "elsewhere") is None
+    finally:
+        kubectl("delete", "namespace", other, "--wait=false")
