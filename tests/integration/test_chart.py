@@ -91,6 +91,7 @@ def test_no_snapshot_is_left_without_a_scenario() -> None:
         ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
         ({"image": {"repository": "x", "pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"logLevel": "verbose"}, "logLevel"),
+        ({"serviceAccount": {"create": False}}, "serviceAccount.name"),
         ({"replicaCount": 2, "leaderElection": {"enabled": False}}, "leaderElection"),
         (
             {"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}},

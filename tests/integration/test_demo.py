@@ -41,3 +41,22 @@ def test_demo_tells_the_whole_story_and_exits_zero(cluster_bin_dir: Path) -> Non
     assert still in out, out
     assert "operator stopped (exit status 0)" in out
     assert "control plane stopped" in out
+    work = re.search(r"kubeconfig: (/\S*rototo-demo-[^/\s]+)/", out)
+    assert work, out
+    assert not processes_mentioning(work.group(1)), "the demo left processes running"
+    assert not Path(work.group(1)).exists(), "the demo left its temp directory behind"
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(f"{proc.name}: {cmdline}")
+    return found
