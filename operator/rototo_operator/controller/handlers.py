@@ -11,6 +11,7 @@ Limits: handlers never call the API themselves; all work happens in the loops.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
@@ -35,7 +36,10 @@ def build_registry(workspaces: loops.Registry, *, grace: float) -> kopf.Operator
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
-        # kopf's own minimal logins: no dependency on which client library is installed.
+        # kopf's own minimal logins, in the order kube.connect uses: $KUBECONFIG first,
+        # then the pod's service account, then ~/.kube/config.
+        if os.environ.get("KUBECONFIG"):
+            return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.event(models.GROUP, models.VERSION, models.PLURAL, registry=registry)
