@@ -10,9 +10,11 @@ OCI labels, and a build context that cannot carry secrets or virtualenvs.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,3 +238,54 @@ def test_dockerignore_keeps_out(path: str) -> None:
 )
 def test_dockerignore_keeps_what_the_builder_copies(path: str) -> None:
     assert not dockerignore_excludes(path), f"{path} is needed by the builder stage"
+
+
+# Each check above must fail on the regression it guards against: apply one edit to the real
+# Dockerfile and run the check on the result.
+REGRESSIONS: list[tuple[str, str, Callable[..., None]]] = [
+    (
+        "ARG PYTHON_IMAGE=python:3.11-slim-bookworm",
+        "ARG PYTHON_IMAGE=python:latest",
+        test_every_base_is_a_slim_python_311_image_pinned_by_tag,
+    ),
+    (
+        "ARG PYTHON_IMAGE=python:3.11-slim-bookworm",
+        "ARG PYTHON_IMAGE=python:3.11",
+        test_every_base_is_a_slim_python_311_image_pinned_by_tag,
+    ),
+    ("USER 65532:65532", "USER root", test_runtime_runs_as_the_fixed_non_root_uid),
+    ("USER 65532:65532", "", test_runtime_runs_as_the_fixed_non_root_uid),
+    (
+        "USER 65532:65532\n",
+        "USER 65532:65532\nRUN apt-get update && apt-get install --yes build-essential\n",
+        test_runtime_stage_has_no_compilers,
+    ),
+    ("--no-index ", "", test_runtime_installs_the_wheel_offline_from_the_builder),
+    (
+        'ENTRYPOINT ["rototo-operator", "run"]',
+        "ENTRYPOINT rototo-operator",
+        test_entrypoint_is_the_operator,
+    ),
+    ('org.opencontainers.image.revision="${REVISION}"', "", test_oci_labels_are_set),
+    (
+        "FROM ${PYTHON_IMAGE} AS builder",
+        "FROM ${PYTHON_IMAGE} AS build",
+        test_is_multi_stage_with_a_named_builder,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "check"),
+    REGRESSIONS,
+    ids=[f"{c.__name__[5:]}:{n[:20]}" for _, n, c in REGRESSIONS],
+)
+def test_each_check_catches_its_regression(old: str, new: str, check: Callable[..., None]) -> None:
+    text = DOCKERFILE.read_text()
+    assert old in text, f"the Dockerfile no longer contains {old!r}: update this regression"
+    parsed_mutant = parse_stages(text.replace(old, new, 1))
+    argument = (
+        parsed_mutant[1][-1] if "runtime" in inspect.signature(check).parameters else parsed_mutant
+    )
+    with pytest.raises((AssertionError, json.JSONDecodeError)):
+        check(argument)
