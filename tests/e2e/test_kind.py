@@ -118,10 +118,10 @@ def repo(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> gitrepo.
     return made
 
 
-@pytest.fixture(scope="module")
-def operator(cluster: Cluster, image: str) -> Iterator[None]:
+def operator_values(image: str) -> dict[str, Any]:
+    """Chart values for kind: the loaded image, local sources, the node's repo directory."""
     repository, _, tag = image.rpartition(":")
-    values = {
+    return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "allowLocalSources": True,
         "extraVolumes": [
@@ -129,6 +129,22 @@ def operator(cluster: Cluster, image: str) -> Iterator[None]:
         ],
         "extraVolumeMounts": [{"name": "repos", "mountPath": NODE_DIR}],
     }
+
+
+def sample_app_documents(rendered: str, image: str) -> list[dict[str, Any]]:
+    """examples/sample-app as kustomize renders it, running on the loaded image."""
+    docs = kube.documents(rendered)
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                container["image"] = image
+                container["imagePullPolicy"] = "Never"
+    return docs
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, image: str) -> Iterator[None]:
+    values = operator_values(image)
     values_file = cluster.work / "values.json"
     values_file.write_text(json.dumps(values))
     cluster.helm(
@@ -178,12 +194,7 @@ def workspace(cluster: Cluster, operator: None, repo: gitrepo.GitRepo) -> str:
 @pytest.fixture(scope="module")
 def sample_app(cluster: Cluster, workspace: str, image: str) -> str:
     rendered = cluster.kubectl("kustomize", str(REPO / "examples" / "sample-app"))
-    docs = kube.documents(rendered)
-    for doc in docs:
-        if doc["kind"] == "Deployment":
-            for container in doc["spec"]["template"]["spec"]["containers"]:
-                container["image"] = image
-                container["imagePullPolicy"] = "Never"
+    docs = sample_app_documents(rendered, image)
     cluster.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=kube.yaml_dump_all(docs))
     cluster.kubectl("rollout", "status", "deployment/sample-app", "-n", NAMESPACE, "--timeout=300s")
     return "sample-app"

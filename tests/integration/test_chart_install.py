@@ -408,3 +408,36 @@ def test_upgrade_changes_the_release_and_uninstall_keeps_the_crd(
         assert left.returncode != 0, "uninstall left the ClusterRole behind"
         # Helm never deletes CRDs from crds/: uninstalling must not delete every Workspace.
         kubectl("get", "crd", "workspaces.rototo.dev")
+
+
+def test_the_kind_tiers_objects_pass_server_validation(
+    kubectl: Kubectl, cluster_bin_dir: Path, tmp_path: Path
+) -> None:
+    """What `make e2e` applies on kind, checked here where no Docker engine is needed."""
+    from tests.e2e import test_kind
+
+    namespace = f"e2e-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    try:
+        chart = kube.helm_template(
+            cluster_bin_dir / "helm",
+            tmp_path,
+            namespace=namespace,
+            values=test_kind.operator_values("rototo-operator:e2e"),
+        ).stdout
+        app = test_kind.sample_app_documents(
+            kubectl("kustomize", str(kube.REPO / "examples" / "sample-app")).stdout,
+            "rototo-operator:e2e",
+        )
+        for doc in app:
+            doc["metadata"]["namespace"] = namespace
+        for manifest in (chart, kube.yaml_dump_all(app)):
+            done = kubectl("apply", "--dry-run=server", "-f", "-", input=manifest)
+            assert "(server dry run)" in done.stdout
+        operator = kube.find(kube.documents(chart), "Deployment")["spec"]["template"]["spec"]
+        assert "--allow-local-sources" in operator["containers"][0]["args"]
+        assert {"name": "repos", "mountPath": test_kind.NODE_DIR} in operator["containers"][0][
+            "volumeMounts"
+        ]
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
