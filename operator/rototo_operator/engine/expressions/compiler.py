@@ -257,9 +257,35 @@ def _binary(node: ast.BinaryNode) -> Eval:
 
         return member
     accept = {"<": (-1,), "<=": (-1, 0), ">": (1,), ">=": (1, 0)}[op]
+    if right_known and values.is_number(right_constant):
+        return _compare_to_number(left, op, right_constant, accept)
 
     def compare(env: EvalEnv) -> bool:
         return values.ordered(left(env), right(env)) in accept
+
+    return compare
+
+
+_EXACT_FLOAT_INT = 2**53
+
+
+def _compare_to_number(left: Eval, op: str, constant: int | float, accept: tuple[int, ...]) -> Eval:
+    """`x < 5` and friends: a plain float comparison when `x` is an ordinary number."""
+    bound = float(constant)
+    test: Callable[[Any], bool] = {
+        "<": lambda value: value < bound,
+        "<=": lambda value: value <= bound,
+        ">": lambda value: value > bound,
+        ">=": lambda value: value >= bound,
+    }[op]
+
+    def compare(env: EvalEnv) -> bool:
+        value = left(env)
+        kind = value.__class__
+        # Integers beyond 2**53 go through f64 like the reference; others compare exactly.
+        if kind is float or (kind is int and -_EXACT_FLOAT_INT <= value <= _EXACT_FLOAT_INT):
+            return test(value)
+        return values.ordered(value, constant) in accept
 
     return compare
 
@@ -541,6 +567,15 @@ def _specialised(name: str, nodes: tuple[ast.Node, ...], args: list[Eval]) -> Ev
     if not known or not isinstance(constant, str):
         return None
     subject = args[0]
+    if name == "contains":
+        # A string needle equals only strings, so Python's `in` is the reference's test.
+        def contains(env: EvalEnv) -> bool:
+            haystack = subject(env)
+            if isinstance(haystack, str | list):
+                return constant in haystack
+            return False
+
+        return contains
     if name in ("prefix", "startsWith", "starts_with", "suffix", "endsWith", "ends_with"):
         starts = name in ("prefix", "startsWith", "starts_with")
 

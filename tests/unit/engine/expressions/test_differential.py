@@ -42,6 +42,12 @@ def test_core_operators_and_value_semantics() -> None:
             cases.append((f"context.a == {literal}", {"a": a}))
             cases.append((f"context.a in {literal}", {"a": a}))
             cases.append((f"{literal} <= context.a", {"a": a}))
+            cases.append((f"context.a > {literal}", {"a": a}))
+        for needle in ('"a"', "1", '"é"'):
+            cases.append((f"contains(context.a, {needle})", {"a": a}))
+        for bound in ("9007199254740993", "9007199254740992.0", "-0.0", "1e300", "2.5"):
+            cases.append((f"context.a < {bound}", {"a": a}))
+            cases.append((f"context.a >= {bound}", {"a": a}))
     check(cases)
 
 
