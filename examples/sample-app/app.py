@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -116,14 +117,23 @@ def make_app(directory: str, period_seconds: float) -> web.Application:
     return app
 
 
-def main() -> None:
+def main() -> int:
     config = settings()
-    web.run_app(
-        make_app(config["directory"], config["period_seconds"]),
-        host=config["host"],
-        port=config["port"],
-    )
+    try:
+        web.run_app(
+            make_app(config["directory"], config["period_seconds"]),
+            host=config["host"],
+            port=config["port"],
+        )
+    except rototo.RototoError as exc:
+        # No workspace, no service: say why in one line and let the pod restart and retry.
+        print(
+            f"sample-app: cannot load the workspace from {config['directory']}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

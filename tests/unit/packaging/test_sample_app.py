@@ -187,3 +187,22 @@ def test_bad_requests_are_explained(app: App) -> None:
 def test_sigterm_stops_the_app_cleanly(app: App) -> None:
     app.process.send_signal(signal.SIGTERM)
     assert app.process.wait(timeout=10) == 0, app.output()
+
+
+def test_missing_workspace_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(APP)],
+        env={
+            **os.environ,
+            "ROTOTO_WORKSPACE_DIR": str(tmp_path / "not-mounted"),
+            "PORT": str(free_port()),
+            "HOST": "127.0.0.1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"cannot load the workspace from {tmp_path / 'not-mounted'}" in done.stderr
