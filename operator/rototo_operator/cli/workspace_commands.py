@@ -75,7 +75,8 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="VALUE",
-        help="JSON object, @file.json, or key.path=value (repeatable; merged left to right)",
+        help="JSON object, @file.json, or key.path=value (repeatable; merged left to right); "
+        "without it, the compatible stored request context samples are used",
     )
     resolve.add_argument(
         "--no-validate-context",
@@ -257,31 +258,57 @@ def run_resolve(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error), EXIT_USAGE)
 
-    async def resolve() -> Any:
+    kind, target = ("variable", args.variable) if args.variable else ("qualifier", args.qualifier)
+    validate = not args.no_validate_context
+
+    async def resolve_one(workspace: Workspace, given: dict[str, Any]) -> dict[str, Any]:
+        if kind == "variable":
+            found = await workspace.resolve_variable(target, given, validate_context=validate)
+            return {"id": found.id, "value": found.value, "source": found.source}
+        matched = await workspace.resolve_qualifier(target, given, validate_context=validate)
+        return {"id": target, "value": matched}
+
+    async def resolve() -> list[tuple[str | None, dict[str, Any]]]:
         workspace = await Workspace.load(args.source)
-        validate = not args.no_validate_context
-        if args.variable is not None:
-            return await workspace.resolve_variable(
-                args.variable, context, validate_context=validate
-            )
-        return await workspace.resolve_qualifier(args.qualifier, context, validate_context=validate)
+        if args.context or workspace.compiled is None:
+            return [(None, await resolve_one(workspace, context))]
+        # No context given: resolve against the compatible stored samples, as rototo does.
+        samples = workspace.compiled.samples_for(kind, target)
+        if samples:
+            return [
+                (f"{rid}/{name}", await resolve_one(workspace, sample))
+                for rid, name, sample in samples
+            ]
+        try:
+            # A target that reads no context resolves without one.
+            return [(None, await resolve_one(workspace, {}))]
+        except RototoError:
+            raise RototoError(
+                f"no --context given and {kind} {target} has no compatible stored request "
+                "context sample"
+            ) from None
 
     try:
-        result = asyncio.run(resolve())
+        results = asyncio.run(resolve())
     except engine_compiled.LintFailedError as error:
         print_diagnostics(error.diagnostics, sys.stderr)
         return _fail(str(error))
     except RototoError as error:
         return _fail(str(error))
-    if args.variable is not None:
-        payload: dict[str, Any] = {"id": result.id, "value": result.value, "source": result.source}
-        if args.json:
-            print(json.dumps(payload, indent=2, ensure_ascii=False))
-        else:
-            print(json.dumps(result.value, indent=2, ensure_ascii=False))
-            print(f"source: {json.dumps(result.source, ensure_ascii=False)}", file=sys.stderr)
-    elif args.json:
-        print(json.dumps({"id": args.qualifier, "value": result}))
-    else:
-        print("true" if result else "false")
+    if args.json:
+        # One object for an explicit context; one per sample, in a list, otherwise.
+        shown: Any = [
+            payload if sample is None else {"sample": sample, **payload}
+            for sample, payload in results
+        ]
+        if len(results) == 1 and results[0][0] is None:
+            shown = shown[0]
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for sample, payload in results:
+        if sample is not None:
+            print(f"# sample {sample}")
+        print(json.dumps(payload["value"], indent=2, ensure_ascii=False))
+        if "source" in payload:
+            print(f"source: {json.dumps(payload['source'], ensure_ascii=False)}", file=sys.stderr)
     return EXIT_OK

@@ -423,6 +423,10 @@ class CompiledModel:
             )
             for vid, v in workspace.variables.items()
         }
+        self._samples = {
+            rid: dict(sorted(context.samples.items()))
+            for rid, context in sorted(workspace.request_contexts.items())
+        }
         self.variable_ids: tuple[str, ...] = tuple(sorted(workspace.variables))
         self.qualifier_ids: tuple[str, ...] = tuple(sorted(workspace.qualifiers))
 
@@ -524,6 +528,27 @@ class CompiledModel:
         if not isinstance(converted, dict):
             raise ResolutionError("resolve context must be a JSON object")
         return converted
+
+    def samples_for(self, kind: str, target: str) -> list[tuple[str, str, Any]]:
+        """Stored request-context samples compatible with a variable or qualifier:
+        [(request context id, sample name, context)], as the reference CLI resolves
+        against when no context is given. Raises ResolutionError for unknown targets."""
+        if kind == "variable":
+            variable = self._variables.get(target)
+            if variable is None:
+                raise ResolutionError(f"variable not found: variable://{target}")
+            allowed = variable.request_contexts
+        else:
+            found = self._qualifier_contexts.get(target)
+            if found is None:
+                raise ResolutionError(f"qualifier not found: qualifier://{target}")
+            allowed = found
+        return [
+            (rid, name, thaw(sample))
+            for rid, samples in self._samples.items()
+            if rid in allowed
+            for name, sample in samples.items()
+        ]
 
     def resolve_qualifier(
         self, qualifier_id: str, context: Any, *, validate_context: bool = True

@@ -144,3 +144,14 @@ def test_context_values_merge_left_to_right(tmp_path: Path) -> None:
         "account": {"plan": "growth", "seats": 42, "region": "eu-west-1"},
         "service": {"lane": "prod"},
     }
+
+
+def test_resolve_without_context_uses_stored_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resolve", str(EXAMPLE), "--qualifier", "paid-account", "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    by_sample = {item["sample"]: item["value"] for item in answers}
+    assert by_sample == {
+        "request/enterprise-eu": True,
+        "request/free-staging": False,
+        "request/growth-us": True,
+    }
