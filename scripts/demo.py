@@ -40,10 +40,17 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.cluster.launcher import ControlPlane, Kubectl, locate_bin_dir  # noqa: E402
+from tests.cluster.launcher import (  # noqa: E402
+    ClusterError,
+    ControlPlane,
+    Kubectl,
+    KubectlError,
+    locate_bin_dir,
+)
 from tests.support.kubelet_volume import KubeletVolume  # noqa: E402
 
 import rototo_operator as rototo  # noqa: E402
+from rototo_operator.errors import RototoError  # noqa: E402
 from scripts import gitrepo, kube  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "account-config"
@@ -308,21 +315,25 @@ class Demo:
 async def main_async(bin_dir: Path, keep: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="rototo-demo-"))
     demo = Demo(work, bin_dir)
-    failed = False
+    failure: str | None = None
     try:
         await demo.run()
-    except BaseException:
-        failed = True
-        if demo.operator is not None:
+    except (ClusterError, kube.CommandError, KubectlError, TimeoutError, RototoError) as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+    except AssertionError as exc:
+        failure = f"an expected result did not appear: {exc}"
+    finally:
+        if failure is not None and demo.operator is not None:
             say("\n   operator log (last lines):")
             show(demo.operator.log_tail())
-        raise
-    finally:
         await demo.stop()
-        if keep or failed:
+        if keep or failure is not None:
             say(f"   files kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    if failure is not None:
+        say(f"\ndemo failed: {failure}")
+        return 1
     say(
         "\nDone: the operator published, refreshed, and kept serving the last known good "
         "version through a broken commit."
@@ -339,8 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("git") is None:
         say("demo: the `git` command is needed to make the demo's repository; install git")
         return 1
-    bin_dir = args.bin_dir or locate_bin_dir(build=True)
-    return asyncio.run(main_async(bin_dir, args.keep_temp))
+    try:
+        bin_dir = args.bin_dir or locate_bin_dir(build=True)
+    except ClusterError as exc:
+        say(f"demo failed: {exc}")
+        return 1
+    try:
+        return asyncio.run(main_async(bin_dir, args.keep_temp))
+    except KeyboardInterrupt:
+        say("\ndemo interrupted; everything it started was stopped")
+        return 130
 
 
 if __name__ == "__main__":
