@@ -80,6 +80,7 @@ e2e: $(STAMP)
 helm-lint: cluster-bins
 	@"$$(bash tests/cluster/build.sh --print-dir)/helm" lint --strict --quiet charts/rototo-operator
 
-# After a chart or CRD change: copy the CRD into the chart, regenerate manifests/.
+# After a chart, CRD or RBAC change: copy crds/ and docs/rbac-rules.yaml into the chart,
+# regenerate manifests/ (tests fail until this has run).
 helm-sync: $(STAMP) cluster-bins
 	@$(PYTHON) scripts/render_manifests.py
