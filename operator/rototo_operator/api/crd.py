@@ -133,7 +133,8 @@ def structural_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
     """The model's JSON Schema (by alias) as a Kubernetes structural schema."""
     raw = model.model_json_schema(by_alias=True, mode="serialization")
     defs = raw.pop("$defs", {})
-    return _translate(raw, defs, path=())
+    schema: dict[str, Any] = _translate(raw, defs, path=())
+    return schema
 
 
 def _translate(node: dict[str, Any], defs: dict[str, Any], path: tuple[str, ...]) -> Any:
