@@ -41,7 +41,8 @@ def require_shared() -> None:
         pytest.skip(f"conformance data not present at {SHARED}")
 
 
-def diagnostic_key(item: dict[str, Any]) -> tuple[str, str, str, str, str]:
+def diagnostic_key(item: dict[str, Any]) -> tuple[str, str, str, str, str, str, str]:
+    """Everything about a diagnostic that must match the reference: all but the wording."""
     location = item["location"]
     return (
         item["rule"],
@@ -49,4 +50,6 @@ def diagnostic_key(item: dict[str, Any]) -> tuple[str, str, str, str, str]:
         item["stage"],
         location["path"],
         json.dumps(location.get("range"), sort_keys=True),
+        json.dumps(item.get("target"), sort_keys=True),
+        json.dumps([r["location"] for r in item.get("related", [])], sort_keys=True),
     )
