@@ -26,7 +26,13 @@ from tests.support import oracle
 Case = tuple[str, Any]  # (when expression, context object)
 Outcome = dict[str, Any]
 
-FIXED_QUALIFIERS = {"t": "true", "f": "false"}
+# They read a declared path: the reference's lint finds a qualifier that reads no context
+# compatible with no request context, and that would spill onto every qualifier using them.
+FIXTURE_PATH = ("rototo_fixture",)
+FIXED_QUALIFIERS = {
+    "t": "has(context.rototo_fixture) || true",
+    "f": "has(context.rototo_fixture) && false",
+}
 # Requests per oracle process: each request loads (and lints) the workspace again.
 BATCH_REQUESTS = 4000
 QUALIFIERS_PER_WORKSPACE = 8
@@ -43,8 +49,17 @@ def _schema_for(paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
 
 
 def _toml_string(text: str) -> str:
-    # A TOML basic string is a JSON string for everything json.dumps emits.
-    return json.dumps(text, ensure_ascii=False)
+    """A TOML basic string: control characters (and DEL) escaped, everything else kept."""
+    out = ['"']
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
 
 
 def write_workspace(directory: Path, whens: Sequence[str]) -> list[str]:
@@ -53,7 +68,7 @@ def write_workspace(directory: Path, whens: Sequence[str]) -> list[str]:
     (directory / "request-contexts").mkdir()
     (directory / "rototo-workspace.toml").write_text("schema_version = 1\n")
     ids = []
-    paths: set[tuple[str, ...]] = set()
+    paths: set[tuple[str, ...]] = {FIXTURE_PATH}
     for qualifier_id, when in FIXED_QUALIFIERS.items():
         (directory / "qualifiers" / f"{qualifier_id}.toml").write_text(
             f"schema_version = 1\nwhen = {_toml_string(when)}\n"

@@ -8,6 +8,7 @@ compares every (expression, context) outcome: the boolean, or the exact error te
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,63 @@ def test_syntax_acceptance_matches_reference_load() -> None:
         if ours != theirs:
             disagreements.append(f"{text!r}: ours accepts={ours}, reference rules {sorted(rules)}")
     assert not disagreements, "\n".join(disagreements)
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(9 if depth < 2 else 7)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.random() < 0.5
+    if kind == 2:
+        return rng.choice([0, 1, -1, 42, 2**63 - 1, 2**63, 2**64 - 1, -(2**63), 2**53 + 1])
+    if kind == 3:
+        return rng.choice([0.5, -0.0, 2.5, 1e16, 1e-7, 42.0, 1e300])
+    if kind in (4, 5, 6):
+        return rng.choice(["", "a", "gold", "é", "10.1.2.3", "1.2.3", "2026-07-10T10:00:00Z"])
+    if kind == 7:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(3))]
+    return {rng.choice("abn"): _random_value(rng, depth + 1) for _ in range(rng.randrange(3))}
+
+
+_RANDOM_LITERALS = [
+    "true", "false", "null", "0", "-1", "2.5", "1e3", "18446744073709551615", '""', '"a"',
+    '"gold"', '"é"', '"10.0.0.0/8"', '">=1.0, <2"', '"*"', '"^a"', "[]", '[1, "a"]',
+]  # fmt: skip
+_RANDOM_CALLS = [
+    ("has", 1), ("prefix", 2), ("suffix", 2), ("contains", 2), ("regex", 2), ("glob", 2),
+    ("semver", 2), ("time_after", 2), ("time_between", 3), ("cidr", 2), ("bucket", 4),
+    ("size", 1), ("path", 2), ("present", 2), ("nope", 1),
+]  # fmt: skip
+
+
+def _random_expression(rng: random.Random, depth: int = 0) -> str:
+    choice = rng.randrange(10 if depth < 3 else 4)
+    if choice == 0:
+        return rng.choice(_RANDOM_LITERALS)
+    if choice in (1, 2):
+        segments = [rng.choice(["a", "b", "n", "user", "x-y"]) for _ in range(rng.randrange(3))]
+        return "context" + "".join(f".{s}" for s in segments)
+    if choice == 3:
+        return rng.choice(['qualifier["t"]', "qualifier.f"])
+    if choice in (4, 5, 6):
+        op = rng.choice(["&&", "||", "==", "!=", "<", "<=", ">", ">=", "in"])
+        left = _random_expression(rng, depth + 1)
+        return f"({left} {op} {_random_expression(rng, depth + 1)})"
+    if choice == 7:
+        return "!" + _random_expression(rng, depth + 1)
+    if choice == 8:
+        items = [_random_expression(rng, depth + 1) for _ in range(rng.randrange(3))]
+        return "[" + ", ".join(items) + "]"
+    name, arity = rng.choice(_RANDOM_CALLS)
+    args = [_random_expression(rng, depth + 1) for _ in range(arity)]
+    return f"{name}({', '.join(args)})"
+
+
+def test_random_expressions_and_contexts() -> None:
+    rng = random.Random(20261125)
+    cases: list[Case] = []
+    for _ in range(2500):
+        context = {key: _random_value(rng) for key in rng.sample(["a", "b", "n", "user"], 3)}
+        cases.append((_random_expression(rng), context))
+    check(cases)
