@@ -195,7 +195,7 @@ class Workspace:
     def from_compiled(cls, model: engine_compiled.CompiledModel) -> Workspace:
         """A workspace serving an already compiled model (no source tree behind it)."""
         return cls(
-            root=Path.cwd(),
+            root=Path(os.curdir),
             compiled=model,
             fingerprint=model.fingerprint,
             source=model.source,
