@@ -1,13 +1,13 @@
 """Workspace lint: every built-in rule, staged as the reference stages them.
 
-`lint_tree(root)` runs discover → parse → project → register → reference → value → graph
-→ policy over one projected workspace directory and returns the diagnostics sorted as the
-reference sorts them (workspace-level first, then by path, position, rule, message). It
-never raises for bad input. `lint_snapshot(root)` returns the same diagnostics together
-with the projected index, which `compile` turns into the runtime model.
-
-Custom Lua rules (`lint/*.lua`) run through `engine.lua_lint.run_custom_lint`, over the
-view `lua_lint.build_view` makes from the projected index (docs/custom-lint.md).
+`lint_tree(root)` runs discover → parse → project → reference → value → graph over one
+projected workspace directory, then the custom Lua rules (`lint/*.lua`: register and
+policy stages, through `engine.lua_lint.run_custom_lint` over the view
+`lua_lint.build_view` makes from the projected index, see docs/custom-lint.md), and
+returns the diagnostics sorted as the reference sorts them (workspace-level first, then
+by path, position, rule, message). It never raises for bad input. `lint_snapshot(root)`
+returns the same diagnostics together with the projected index, which `compile` turns
+into the runtime model.
 """
 
 from __future__ import annotations

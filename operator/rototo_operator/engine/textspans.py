@@ -1,4 +1,4 @@
-"""Source positions for TOML and JSON documents: where each value sits in its file.
+"""Source positions: where each TOML value sits in its file, and line/character maths.
 
 `tomllib` is the authority on whether a TOML file is valid and what it means; it does not
 say where anything is. `toml_value_spans` re-reads a document that `tomllib` accepted and
