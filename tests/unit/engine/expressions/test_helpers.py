@@ -304,6 +304,11 @@ def test_cidr_rejects_blocks(block: str) -> None:
         (r"^[a[bc]]+$", "abcb", True),
         (r"(?-u)^\w$", "é", False),
         ("(?x) a b # comment", "ab", True),
+        ("^a**b$", "aab", True),
+        ("^a{2000}$", "a" * 2000, True),
+        ("^a{2000}$", "a" * 1999, False),
+        ("^a{2,1200}$", "a" * 1200, True),
+        ("^a{2,1200}$", "a" * 1201, False),
         (r"^ava@.*\.com$", "ava@example.com", True),
     ],
 )

@@ -11,12 +11,16 @@ differ:
 * long general-category names in `\\p{…}` (`Letter`, `Uppercase_Letter`, …) become the
   short names RE2 knows;
 * a verbose `(?x)` prefix is applied (whitespace and `#` comments dropped);
-* forms Rust rejects but RE2 would accept (`\\1` and other digit escapes, a `{` that is
-  not a valid repetition) are rejected.
+* forms Rust rejects but RE2 would accept (`\\1` and other digit escapes, `\\Q…\\E`,
+  `\\C`, a `{` that is not a valid repetition) are rejected;
+* the `u` and `R` flags are dropped (`(?-u)` keeps RE2's ASCII classes), non-negated
+  nested classes are flattened (`[a[bc]]` is `[abc]`);
+* a repetition of a repetition (`a**`, valid in Rust) gets a group, and counts above
+  RE2's 1000 are written as a sequence of chunks (`a{2000}` is `(?:a){1000}(?:a){1000}`).
 
 Known gaps (docs/expressions.md): `\\b`/`\\B` use ASCII word characters, so they differ
 from Rust only around non-ASCII letters; class set operations (`&&`, `--`, `~~`),
-negated nested classes, `\\<`/`\\>`/`\\b{…}` and repetition counts above 1000 are reported as
+negated nested classes, `\\<`/`\\>`/`\\b{…}` and counts above 100,000 are reported as
 invalid; error texts after "regex is invalid: " are RE2's, not the Rust crate's.
 """
 
@@ -161,6 +165,32 @@ def _repetition_end(pattern: str, index: int) -> int:
     return close + 1
 
 
+_MAX_RE2_REPEAT = 1000
+_MAX_EXPANDED_REPEAT = 100_000
+
+
+def _counted(atom: str, low: int, high: int | None, unbounded: bool) -> str:
+    """`atom{low,high}` for counts above RE2's limit of 1000, as a sequence of chunks.
+
+    RE2 also rejects nested counts whose product exceeds 1000, so the chunks are
+    written one after another, never nested. Only whether a match exists matters here,
+    so `x{0,k}` may be written as k optional copies."""
+    group = f"(?:{atom})"
+
+    def copies(item: str, count: int) -> str:
+        full, rest = divmod(count, _MAX_RE2_REPEAT)
+        text = f"{item}{{{_MAX_RE2_REPEAT}}}" * full
+        return text + (f"{item}{{{rest}}}" if rest else "")
+
+    if unbounded:
+        return copies(group, low) + f"{group}*"
+    if high is None:
+        return copies(group, low)
+    if high < low:
+        raise _Unsupported("invalid repetition range (the minimum exceeds the maximum)")
+    return copies(group, low) + copies(f"(?:{group}?)", high - low)
+
+
 def translate(pattern: str) -> str:
     """Rewrite a Rust-dialect pattern into RE2 syntax with the same meaning."""
     if pattern.startswith("(?x)"):
@@ -172,11 +202,18 @@ def translate(pattern: str) -> str:
     in_class = False
     nested = 0
     length = len(pattern)
+    # Where the last complete atom starts in `out` (-1: none), open groups' starts, and
+    # whether the last thing written was a repetition (Rust allows `a**`, RE2 does not).
+    atom = -1
+    groups: list[int] = []
+    repeated = False
+    lazy_marked = False
     while index < length:
         char = pattern[index]
         if char == "\\":
             if index + 1 >= length:
                 raise _Unsupported("incomplete escape sequence")
+            atom, repeated = len(out), False
             letter = pattern[index + 1]
             lower = letter.lower()
             if lower in _CLASS_BODIES and ascii_classes:
@@ -244,6 +281,7 @@ def translate(pattern: str) -> str:
             index += 1
             continue
         if char == "[":
+            atom, repeated = len(out), False
             in_class = True
             out.append(char)
             index += 1
@@ -255,27 +293,73 @@ def translate(pattern: str) -> str:
                 out.append("\\]")
                 index += 1
             continue
-        if char == "(" and pattern[index + 1 : index + 2] == "?":
-            flags_end = index + 2
-            while flags_end < length and pattern[flags_end] in "imsxUuR-":
-                flags_end += 1
-            if flags_end < length and pattern[flags_end] in ":)":
+        if char == "(":
+            flags_end = index + 1
+            if pattern[index + 1 : index + 2] == "?":
+                flags_end = index + 2
+                while flags_end < length and pattern[flags_end] in "imsxUuR-":
+                    flags_end += 1
+            if flags_end > index + 1 and flags_end < length and pattern[flags_end] in ":)":
                 flags = pattern[index + 2 : flags_end].replace("u", "").replace("R", "")
                 if flags.endswith("-"):
                     flags = flags[:-1]
-                if flags or pattern[flags_end] == ":":
-                    out.append(f"(?{flags}")
-                else:
-                    out.append("(?:")
-                index = flags_end
+                index = flags_end + 1
+                if pattern[flags_end] == ")":
+                    # A flag setting is not an atom: nothing to repeat.
+                    out.append(f"(?{flags})" if flags else "")
+                    atom, repeated = -1, False
+                    continue
+                groups.append(len(out))
+                out.append(f"(?{flags}:")
+                atom, repeated = -1, False
                 continue
-        if char == "{":
-            end = _repetition_end(pattern, index)
-            if end == -1 or not out:
-                raise _Unsupported("repetition quantifier expects a valid decimal")
-            out.append(pattern[index:end].replace(" ", ""))
-            index = end
+            groups.append(len(out))
+            out.append(char)
+            atom, repeated = -1, False
+            index += 1
             continue
+        if char == ")":
+            out.append(char)
+            atom, repeated = (groups.pop() if groups else -1), False
+            index += 1
+            continue
+        if char == "|":
+            out.append(char)
+            atom, repeated = -1, False
+            index += 1
+            continue
+        if char in "*+?{":
+            if char == "?" and repeated and not lazy_marked:
+                out.append(char)  # lazy modifier of the repetition just written
+                lazy_marked = True
+                index += 1
+                continue
+            if repeated and atom >= 0:
+                out[atom:] = ["(?:", *out[atom:], ")"]
+            if char == "{":
+                end = _repetition_end(pattern, index)
+                if end == -1 or not out:
+                    raise _Unsupported("repetition quantifier expects a valid decimal")
+                body = pattern[index + 1 : end - 1].replace(" ", "")
+                low_text, comma, high_text = body.partition(",")
+                low = int(low_text)
+                high = int(high_text) if high_text else None
+                largest = max(low, high or 0)
+                if largest > _MAX_EXPANDED_REPEAT:
+                    raise _Unsupported("repetition count is too large")
+                if largest > _MAX_RE2_REPEAT and atom >= 0:
+                    unbounded = bool(comma) and high is None
+                    bounded_high = high if comma else None
+                    out[atom:] = [_counted("".join(out[atom:]), low, bounded_high, unbounded)]
+                else:
+                    out.append("{" + body + "}")
+                index = end
+            else:
+                out.append(char)
+                index += 1
+            repeated, lazy_marked = True, False
+            continue
+        atom, repeated = len(out), False
         out.append(char)
         index += 1
     return "".join(out)
