@@ -6,7 +6,8 @@ differ:
 
 * `\\d \\s \\w` (and `\\D \\S \\W`) are Unicode classes in Rust and ASCII in RE2; they are
   expanded to Unicode classes (`\\w` = letters, marks, decimal digits, connector
-  punctuation, letter numbers, ZWJ/ZWNJ and the other-alphabetic symbol ranges);
+  punctuation, letter numbers, ZWJ/ZWNJ and the other-alphabetic symbol ranges), also
+  inside brackets, where the negations are written as explicit ranges;
 * `\\u{…}`, `\\uXXXX`, `\\U{…}`, `\\UXXXXXXXX` escapes become `\\x{…}`;
 * long general-category names in `\\p{…}` (`Letter`, `Uppercase_Letter`, …) become the
   short names RE2 knows;
@@ -42,7 +43,33 @@ _WORD = (
     r"\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169}\x{1F170}-\x{1F189}"
 )
 _DIGIT = r"\p{Nd}"
+# Complements usable inside a class: `\\D` and `\\S` (White_Space is a short list).
+_NEGATED_IN_CLASS = {
+    "D": r"\P{Nd}",
+    "S": (
+        r"\x{0}-\x{8}\x{E}-\x{1F}\x{21}-\x{84}\x{86}-\x{9F}\x{A1}-\x{167F}"
+        r"\x{1681}-\x{1FFF}\x{200B}-\x{2027}\x{202A}-\x{202E}\x{2030}-\x{205E}"
+        r"\x{2060}-\x{2FFF}\x{3001}-\x{10FFFF}"
+    ),
+}
 _CLASS_BODIES = {"d": _DIGIT, "s": _WHITE_SPACE, "w": _WORD}
+
+
+@lru_cache(maxsize=1)
+def _non_word_ranges() -> str:
+    """`\\W` inside a class: the complement of `_WORD` as explicit ranges.
+
+    RE2 cannot nest a negated class, so the ranges are listed; they are found once, by
+    letting RE2 itself scan every scalar value for runs outside `_WORD`."""
+    scalars = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    ranges = []
+    for match in re2.finditer(f"[^{_WORD}]+", scalars):
+        first, last = match.start(), match.end() - 1
+        low = first if first < 0xD800 else first + 0x800
+        high = last if last < 0xD800 else last + 0x800
+        ranges.append(f"\\x{{{low:X}}}-\\x{{{high:X}}}")
+    return "".join(ranges)
+
 
 _LONG_CATEGORIES = {
     "letter": "L",
@@ -223,11 +250,12 @@ def translate(pattern: str) -> str:
                 body = _CLASS_BODIES[lower]
                 negated = letter != lower
                 if in_class:
-                    if negated:
-                        # A negated Unicode class cannot nest in RE2; keep RE2's own.
-                        out.append("\\" + letter)
-                    else:
+                    if not negated:
                         out.append(body)
+                    elif letter in _NEGATED_IN_CLASS:
+                        out.append(_NEGATED_IN_CLASS[letter])
+                    else:
+                        out.append(_non_word_ranges())
                 else:
                     out.append(f"[{'^' if negated else ''}{body}]")
                 index += 2
