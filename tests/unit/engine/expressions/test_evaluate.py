@@ -312,3 +312,25 @@ def test_unknown_qualifier_and_inner_errors_propagate() -> None:
 def test_non_boolean_qualifier_callback_is_an_error() -> None:
     with pytest.raises(ExpressionEvalError, match="did not resolve to a boolean"):
         evaluate("qualifier.x", {}, qualifier=lambda _id: 1)  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'regex(context.s, "a")',
+        'glob(context.s, "*")',
+        'bucket(context.s, "salt", 0, 5000) || true',
+        'time_after(context.s, "2026-01-01T00:00:00Z")',
+        'cidr(context.s, "10.0.0.0/8")',
+        'semver(context.s, "*")',
+        'prefix(context.s, "a") || contains(context.s, "\\\\")',
+        "size(context.s) == 1",
+    ],
+)
+def test_lone_surrogates_from_json_never_crash(text: str) -> None:
+    # json.loads('"\\ud800"') yields a lone surrogate; the reference never sees one.
+    try:
+        result = evaluate(text, {"s": "\ud800"})
+    except ExpressionEvalError:
+        return
+    assert result is True or result is False
