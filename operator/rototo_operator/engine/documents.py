@@ -22,7 +22,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
-from rototo_operator.engine import textspans
+from rototo_operator.engine import jsonerrors, textspans
 from rototo_operator.engine.diagnostics import Diagnostic, Location
 from rototo_operator.engine.expressions import Expression, ExpressionSyntaxError, parse_expression
 from rototo_operator.engine.rules import make_diagnostic
@@ -263,9 +263,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid number {name}")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
 def parse_json_text(text: str) -> Any:
-    """Strict JSON (no NaN/Infinity), as serde_json reads it."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Strict JSON (no NaN/Infinity, no overflowing numbers, no lone surrogates), as
+    serde_json reads it."""
+    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    if "\\u" in text and jsonerrors.locate_json_error(text) is not None:
+        # Python accepts unpaired surrogate escapes; the reference does not.
+        raise ValueError("invalid unicode escape")
+    return value
 
 
 def _parse_failure(document: SourceDocument, message: str, location: Location) -> Diagnostic:
@@ -312,16 +324,26 @@ def parse_documents(sources: SourceSet) -> list[Diagnostic]:
             try:
                 document.data = parse_json_text(document.text)
                 document.parsed = True
-            except json.JSONDecodeError as error:
-                start = document.lines.offset(error.lineno - 1, error.colno - 1)
-                end = min(start + 1, len(document.text))
-                message = f"{error.msg} at line {error.lineno} column {error.colno}"
-                diagnostics.append(
-                    _parse_failure(document, message, document.span_location(start, end))
-                )
             except ValueError as error:
-                diagnostics.append(_parse_failure(document, str(error), Location(document.path)))
+                diagnostics.append(_json_failure(document, error))
     return diagnostics
+
+
+def _json_failure(document: SourceDocument, error: ValueError) -> Diagnostic:
+    """Report invalid JSON where, and as, the reference's reader does."""
+    found = jsonerrors.locate_json_error(document.text)
+    if found is not None:
+        line, column, text = found.line, found.column, found.message
+        message = f"{text} at line {line} column {column}"
+    elif isinstance(error, json.JSONDecodeError):
+        line, column = error.lineno, error.colno
+        message = f"{error.msg} at line {line} column {column}"
+    else:
+        return _parse_failure(document, str(error), document.document_location())
+    # The reference reads serde_json's byte column as a UTF-16 character position.
+    start = document.lines.offset(line - 1, max(column - 1, 0))
+    end = min(start + 1, len(document.text))
+    return _parse_failure(document, message, document.span_location(start, end))
 
 
 def _has_datetime(value: Any) -> bool:

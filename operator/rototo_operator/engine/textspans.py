@@ -72,9 +72,12 @@ class LineIndex:
         end = self._starts[line + 1] if line + 1 < len(self._starts) else len(self.text)
         units = 0
         for index in range(start, end):
-            if units >= character:
+            reached = units + (2 if ord(self.text[index]) > 0xFFFF else 1)
+            if reached > character:
                 return index
-            units += 2 if ord(self.text[index]) > 0xFFFF else 1
+            if reached == character:
+                return index + 1
+            units = reached
         return end
 
 
