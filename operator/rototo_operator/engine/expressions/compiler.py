@@ -347,7 +347,7 @@ def _pointer(value: Any, pointer: str) -> Any:
     current = value
     for raw in pointer.split("/")[1:]:
         token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(current, dict):
+        if isinstance(current, Mapping):
             current = current.get(token, MISSING)
         elif isinstance(current, list):
             if (
@@ -386,7 +386,7 @@ def _cidr_blocks(name: str, value: Any) -> list[cidr_helper.Block]:
 
 def _size(name: str, args: list[Any]) -> int:
     value = args[0]
-    if isinstance(value, list | dict | str):
+    if isinstance(value, list | Mapping | str):
         return len(value)
     raise ExpressionEvalError("size() requires an array, object, or string")
 

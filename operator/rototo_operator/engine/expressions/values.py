@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import decimal
 import math
+from collections.abc import Mapping
 from typing import Any
 
 I64_MIN = -(2**63)
@@ -122,7 +123,7 @@ def strict_equal(left: Any, right: Any) -> bool:
         return len(left) == len(right) and all(
             strict_equal(a, b) for a, b in zip(left, right, strict=True)
         )
-    if isinstance(left, dict) and isinstance(right, dict):
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
         if left.keys() != right.keys():
             return False
         return all(strict_equal(value, right[key]) for key, value in left.items())
@@ -230,7 +231,7 @@ def to_json_text(value: Any) -> str:
         return format_f64(value) if math.isfinite(value) else "null"
     if isinstance(value, list | tuple):
         return "[" + ",".join(to_json_text(item) for item in value) + "]"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         items = sorted(value.items(), key=lambda item: str(item[0]))
         return (
             "{"

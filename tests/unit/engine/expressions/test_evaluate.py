@@ -104,6 +104,9 @@ def test_context_root_can_be_compared_and_mapping_types_are_accepted() -> None:
 
     assert evaluate('context.a == "x"', MappingProxyType({"a": "x"})) is True
     assert evaluate("context == context", {"a": [1]}) is True
+    proxy = MappingProxyType({"a": MappingProxyType({"b": 1})})
+    assert evaluate("context == context && size(context.a) == 1", proxy) is True
+    assert evaluate('present(context, "/a/b") && context.a == path(context, "/a")', proxy)
 
 
 def test_short_circuit_skips_missing_paths_and_qualifiers() -> None:
