@@ -14,6 +14,7 @@ import inspect
 import json
 import re
 import shlex
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,3 +290,20 @@ def test_each_check_catches_its_regression(old: str, new: str, check: Callable[.
     )
     with pytest.raises((AssertionError, json.JSONDecodeError)):
         check(argument)
+
+
+def test_the_context_and_copies_hold_everything_the_wheel_build_reads() -> None:
+    """pyproject.toml's readme and wheel packages reach the builder's working directory."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    needed = [project["project"]["readme"]]
+    needed += project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    _, stages = parse_stages(DOCKERFILE.read_text())
+    copied = " ".join(i.args for i in stages[0].all("COPY")).split()
+    for path in needed:
+        assert (REPO / path).exists(), path
+        assert not dockerignore_excludes(f"{path}/x.py" if (REPO / path).is_dir() else path), (
+            f"{path} is left out of the build context"
+        )
+        assert any(path == c.rstrip("/") or path.startswith(c) for c in copied), (
+            f"the builder does not COPY {path}"
+        )
