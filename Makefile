@@ -81,6 +81,8 @@ helm-lint: cluster-bins
 	@"$$(bash tests/cluster/build.sh --print-dir)/helm" lint --strict --quiet charts/rototo-operator
 
 # After a chart, CRD or RBAC change: copy crds/ and docs/rbac-rules.yaml into the chart,
-# regenerate manifests/ (tests fail until this has run).
+# regenerate manifests/ and the helm template snapshots (tests fail until this has run;
+# review the diff).
 helm-sync: $(STAMP) cluster-bins
 	@$(PYTHON) scripts/render_manifests.py
+	@ROTOTO_UPDATE_SNAPSHOTS=1 $(PYTHON) -m pytest -q tests/integration/test_chart.py -k snapshot > /dev/null
