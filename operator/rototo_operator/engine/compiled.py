@@ -299,30 +299,60 @@ def thaw(value: Any) -> Any:
     return value
 
 
-def _key_order(item: tuple[Any, Any]) -> str:
-    key = item[0]
-    return key if isinstance(key, str) else ""
+def _check_encodable(text: str) -> None:
+    """JSON strings are Unicode scalar values; a lone surrogate cannot be one."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ResolutionError(
+            f"failed to convert Python value to JSON: UnicodeEncodeError: {error}"
+        ) from None
+
+
+def _not_a_string(key: Any) -> ResolutionError:
+    described = "'None'" if key is None else f"'{type(key).__name__}' object"
+    return ResolutionError(
+        f"failed to convert Python value to JSON: unexpected type: {described} is not an "
+        "instance of 'str'"
+    )
 
 
 def json_context(value: Any) -> Any:
-    """Copy a caller's context into plain JSON values, refusing what JSON cannot hold."""
+    """Copy a caller's context into plain JSON values, refusing what JSON cannot hold
+    (with the reference SDK's wording: its Python values cross into Rust the same way)."""
     if isinstance(value, Mapping):
         out = {}
+        for key in value:
+            if not isinstance(key, str):
+                raise _not_a_string(key)
+            _check_encodable(key)
         # Sorted, like the reference's JSON objects: validation errors come out in the
         # same order.
-        for key, item in sorted(value.items(), key=_key_order):
-            if not isinstance(key, str):
-                raise ResolutionError(
-                    f"failed to convert Python value to JSON: key must be a string: {key!r}"
-                )
+        for key, item in sorted(value.items()):
             out[key] = json_context(item)
         return out
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [json_context(item) for item in value]
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        _check_encodable(value)
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise ResolutionError(
+                "failed to convert Python value to JSON: JSON number out of range"
+            )
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray):
+        raise ResolutionError(
+            "failed to convert Python value to JSON: invalid type: byte array, expected any "
+            "valid JSON value"
+        )
     raise ResolutionError(
         f"failed to convert Python value to JSON: unsupported type {type(value).__name__}"
     )

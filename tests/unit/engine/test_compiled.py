@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
 import pytest
@@ -135,7 +136,7 @@ def test_context_is_copied_and_checked() -> None:
     with pytest.raises(ResolutionError, match="must be a JSON object"):
         model.resolve_variable("account-limits", ["not", "an", "object"])
     with pytest.raises(ResolutionError, match="failed to convert"):
-        model.resolve_variable("account-limits", {"account": {"plan": {1, 2}}})
+        model.resolve_variable("account-limits", {"account": {"plan": b"bytes"}})
     with pytest.raises(ResolutionError, match="does not match any compatible request context"):
         model.resolve_variable("account-limits", {"account": {"plan": "platinum"}})
     value, _ = model.resolve_variable(
@@ -151,3 +152,26 @@ def test_unknown_targets() -> None:
     with pytest.raises(ResolutionError, match="qualifier not found: qualifier://nope"):
         model.resolve_qualifier("nope", ENTERPRISE)
     assert model.resolve_qualifier("eu-region", ENTERPRISE) is True
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"account": {"plan": "free", "seats": 2**70}}, "JSON number out of range"),
+        ({"account": {"plan": "free", 1: "x"}}, "'int' object is not an instance of 'str'"),
+        ({"account": {"plan": "\ud800"}}, "surrogates not allowed"),
+        ({"account": {"plan": "free", "x": object()}}, "unsupported type object"),
+    ],
+)
+def test_contexts_json_cannot_hold_are_refused(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ResolutionError, match="failed to convert Python value to JSON") as error:
+        compile_account().resolve_variable("payout-delay-days", context, validate_context=False)
+    assert message in str(error.value)
+
+
+def test_sequences_and_non_finite_floats_convert_like_json() -> None:
+    context = {"account": {"plan": "growth", "tags": ("a", "b"), "x": float("nan")}}
+    value, _ = compile_account().resolve_variable(
+        "payout-delay-days", context, validate_context=False
+    )
+    assert value == 3
