@@ -415,6 +415,32 @@ CASES: dict[str, dict[str, str | bytes]] = {
         "request-contexts/r.schema.json": '{"type": "object"}',
         "request-contexts/r-entries/x.json": '{"a": [1, 2}',
     },
+    "queries-with-conditions": {
+        "request-contexts/request.schema.json": REQUEST_SCHEMA,
+        "request-contexts/request-entries/sample.json": SAMPLE,
+        "request-contexts/request-entries/free.json": '{"account": {"plan": "free", "seats": 1}}\n',
+        "qualifiers/paid.toml": _qualifier('context.account.plan != "free"'),
+        "catalogs/feature.schema.json": (
+            '{"type": "object", "properties": {"tier": {"type": "string"},'
+            ' "min_seats": {"type": "integer"}}}'
+        ),
+        "catalogs/feature-entries/alpha.toml": 'tier = "free"\nmin_seats = 0\n',
+        "catalogs/feature-entries/beta.toml": 'tier = "enterprise"\nmin_seats = 10\n',
+        "variables/both.toml": (
+            'schema_version = 1\ntype = "list<catalog:feature>"\n[resolve]\ndefault = []\n'
+            "[[resolve.rule]]\nwhen = 'qualifier[\"paid\"]'\n"
+            "query = 'entry.min_seats <= context.account.seats && qualifier[\"paid\"]'\n"
+            "[[resolve.rule]]\nquery = 'entry.tier == \"free\"'\n"
+        ),
+        "variables/entry-in-when.toml": (
+            'schema_version = 1\ntype = "bool"\n[resolve]\ndefault = false\n'
+            "[[resolve.rule]]\nwhen = 'entry.tier == \"free\"'\nvalue = true\n"
+        ),
+        "variables/query-ids.toml": (
+            'schema_version = 1\ntype = "list<catalog:feature>"\n[resolve]\ndefault = []\n'
+            "[[resolve.rule]]\nquery = 'entry.id == \"beta\" || has(entry.missing)'\n"
+        ),
+    },
 }
 
 
