@@ -430,7 +430,7 @@ CASES: dict[str, dict[str, str | bytes]] = {
             'schema_version = 1\ntype = "list<catalog:feature>"\n[resolve]\ndefault = []\n'
             "[[resolve.rule]]\nwhen = 'qualifier[\"paid\"]'\n"
             "query = 'entry.min_seats <= context.account.seats && qualifier[\"paid\"]'\n"
-            "[[resolve.rule]]\nquery = 'entry.tier == \"free\"'\n"
+            "[[resolve.rule]]\nquery = 'entry.tier == \"free\" && has(context.account.plan)'\n"
         ),
         "variables/entry-in-when.toml": (
             'schema_version = 1\ntype = "bool"\n[resolve]\ndefault = false\n'
