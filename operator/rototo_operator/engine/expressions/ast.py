@@ -12,9 +12,13 @@ JSON shape of a node (one key names the kind):
     {"path": [segment, ...], "root": "context" | "entry"}
     {"qualifier": id}
     {"not": node}
-    {"op": "||" | "&&" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "in",
-     "left": node, "right": node}
+    {"any": [node, node, ...]}      a chain `a || b || …` (left to right, short-circuit)
+    {"all": [node, node, ...]}      a chain `a && b && …`
+    {"op": "==" | "!=" | "<" | "<=" | ">" | ">=" | "in", "left": node, "right": node}
     {"call": name, "args": [node, ...]}
+
+`||`/`&&` chains are kept flat, so a long list of alternatives does not make a deep
+tree; other nesting is limited to MAX_DEPTH levels (parse and load both enforce it).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from rototo_operator.engine.expressions.errors import ExpressionFormatError
 
 Scalar: TypeAlias = bool | int | float | str | None
 PathRoot: TypeAlias = Literal["context", "entry"]
-BinaryOp: TypeAlias = Literal["||", "&&", "==", "!=", "<", "<=", ">", ">=", "in"]
+BinaryOp: TypeAlias = Literal["==", "!=", "<", "<=", ">", ">=", "in"]
+LogicalOp: TypeAlias = Literal["||", "&&"]
 
-BINARY_OPS: frozenset[str] = frozenset({"||", "&&", "==", "!=", "<", "<=", ">", ">=", "in"})
+BINARY_OPS: frozenset[str] = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
+_LOGICAL_KEYS: dict[str, LogicalOp] = {"any": "||", "all": "&&"}
 PATH_ROOTS: frozenset[str] = frozenset({"context", "entry"})
 
 # The reference keeps integers as i64 or u64; wider literals are rejected at parse time.
@@ -72,6 +78,14 @@ class NotNode:
 
 
 @dataclass(frozen=True, slots=True)
+class LogicalNode:
+    """`a || b || …` or `a && b && …`: two or more operands, evaluated left to right."""
+
+    op: LogicalOp
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BinaryNode:
     op: BinaryOp
     left: Node
@@ -85,7 +99,14 @@ class CallNode:
 
 
 Node: TypeAlias = (
-    LiteralNode | ListNode | PathNode | QualifierNode | NotNode | BinaryNode | CallNode
+    LiteralNode
+    | ListNode
+    | PathNode
+    | QualifierNode
+    | NotNode
+    | LogicalNode
+    | BinaryNode
+    | CallNode
 )
 
 
@@ -95,11 +116,24 @@ def children(node: Node) -> tuple[Node, ...]:
         return node.items
     if isinstance(node, NotNode):
         return (node.operand,)
+    if isinstance(node, LogicalNode):
+        return node.operands
     if isinstance(node, BinaryNode):
         return (node.left, node.right)
     if isinstance(node, CallNode):
         return node.args
     return ()
+
+
+def depth(node: Node) -> int:
+    """Levels in the tree (a leaf is 1), computed without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children(current))
+    return deepest
 
 
 def walk(node: Node) -> list[Node]:
@@ -125,6 +159,9 @@ def node_to_json(node: Node) -> Any:
         return {"qualifier": node.qualifier_id}
     if isinstance(node, NotNode):
         return {"not": node_to_json(node.operand)}
+    if isinstance(node, LogicalNode):
+        key = "any" if node.op == "||" else "all"
+        return {key: [node_to_json(operand) for operand in node.operands]}
     if isinstance(node, BinaryNode):
         return {"left": node_to_json(node.left), "op": node.op, "right": node_to_json(node.right)}
     return {"args": [node_to_json(arg) for arg in node.args], "call": node.name}
@@ -157,6 +194,12 @@ def node_from_json(data: Any, where: str = "$", depth: int = 0) -> Node:
         return QualifierNode(qualifier_id)
     if keys == {"not"}:
         return NotNode(node_from_json(data["not"], f"{where}.not", depth + 1))
+    if len(keys) == 1 and next(iter(keys)) in _LOGICAL_KEYS:
+        (key,) = keys
+        operands = _node_list(data[key], f"{where}.{key}", depth)
+        if len(operands) < 2:
+            raise ExpressionFormatError(f"{where}.{key} must list at least two operands")
+        return LogicalNode(_LOGICAL_KEYS[key], operands)
     if keys == {"op", "left", "right"}:
         op = data["op"]
         if op not in BINARY_OPS:

@@ -87,7 +87,7 @@ def _produces_bool(node: ast.Node) -> bool:
     if isinstance(node, ast.CallNode):
         # Unknown functions raise rather than return, so they never yield a non-bool.
         return node.name not in VALUE_FUNCTIONS
-    return isinstance(node, ast.QualifierNode | ast.NotNode | ast.BinaryNode)
+    return isinstance(node, ast.QualifierNode | ast.NotNode | ast.LogicalNode | ast.BinaryNode)
 
 
 def _bool(node: ast.Node) -> BoolEval:
@@ -116,6 +116,8 @@ def _value(node: ast.Node) -> Eval:
     if isinstance(node, ast.NotNode):
         operand = _bool(node.operand)
         return lambda env: not operand(env)
+    if isinstance(node, ast.LogicalNode):
+        return _logical(node)
     if isinstance(node, ast.BinaryNode):
         return _binary(node)
     return _call(node)
@@ -224,14 +226,28 @@ def _equals_constant(constant: Any) -> Callable[[Any], bool]:
     return lambda value: values.values_equal(value, constant)
 
 
+def _logical(node: ast.LogicalNode) -> Eval:
+    operands = tuple(_bool(operand) for operand in node.operands)
+    if len(operands) == 2:
+        first, second = operands
+        if node.op == "&&":
+            return lambda env: first(env) and second(env)
+        return lambda env: first(env) or second(env)
+    if node.op == "&&":
+
+        def every(env: EvalEnv) -> bool:
+            return all(operand(env) for operand in operands)
+
+        return every
+
+    def some(env: EvalEnv) -> bool:
+        return any(operand(env) for operand in operands)
+
+    return some
+
+
 def _binary(node: ast.BinaryNode) -> Eval:
     op = node.op
-    if op in ("&&", "||"):
-        left_bool = _bool(node.left)
-        right_bool = _bool(node.right)
-        if op == "&&":
-            return lambda env: left_bool(env) and right_bool(env)
-        return lambda env: left_bool(env) or right_bool(env)
     left = _value(node.left)
     right_known, right_constant = _constant_value(node.right)
     if op in ("==", "!=") and right_known:

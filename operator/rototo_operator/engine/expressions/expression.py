@@ -118,10 +118,15 @@ def parse_expression(source: str) -> Expression:
     """Parse a `when` expression; raise ExpressionSyntaxError (with `.offset`) if invalid."""
     if not isinstance(source, str):
         raise ExpressionSyntaxError("expression must be a string", 0)
+    too_deep = ExpressionSyntaxError(
+        f"expression is nested too deeply (more than {ast.MAX_DEPTH} levels)", 0
+    )
     try:
         root = parse_tree(source)
     except RecursionError:
-        raise ExpressionSyntaxError("expression is nested too deeply", 0) from None
+        raise too_deep from None
+    if ast.depth(root) > ast.MAX_DEPTH:
+        raise too_deep
     return Expression(source, root)
 
 

@@ -1,7 +1,8 @@
 """Recursive-descent parser for the expression profile.
 
-Precedence, loosest first: `||`, `&&`, then `==` `!=` `in` (one level, left to right),
-then `<` `<=` `>` `>=`, then prefix `!`, then primaries (literals, lists, `( )`,
+Precedence, loosest first: `||`, `&&` (each chain kept as one flat node), then `==`
+`!=` `in` (one level, left to right), then `<` `<=` `>` `>=`, then prefix `!`, then
+primaries (literals, lists, `( )`,
 `context.…`/`entry.…` paths, `qualifier["id"]`/`qualifier.id`, `name(args…)`).
 Function names are not checked here: like the reference, an unknown function is an
 evaluation error, so lint (not the parser) is where it is caught ahead of time.
@@ -43,18 +44,18 @@ class _Parser:
             )
         return node
 
-    # Each loop below is left-associative, as in the reference.
+    # `||` and `&&` chains become one flat node; the other levels are left-associative.
     def _or(self) -> ast.Node:
-        node = self._and()
+        operands = [self._and()]
         while self._match(Kind.OROR):
-            node = ast.BinaryNode("||", node, self._and())
-        return node
+            operands.append(self._and())
+        return operands[0] if len(operands) == 1 else ast.LogicalNode("||", tuple(operands))
 
     def _and(self) -> ast.Node:
-        node = self._equality()
+        operands = [self._equality()]
         while self._match(Kind.ANDAND):
-            node = ast.BinaryNode("&&", node, self._equality())
-        return node
+            operands.append(self._equality())
+        return operands[0] if len(operands) == 1 else ast.LogicalNode("&&", tuple(operands))
 
     def _equality(self) -> ast.Node:
         node = self._comparison()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from rototo_operator.engine.expressions import (
+    EvalEnv,
     Expression,
     ExpressionFormatError,
     ExpressionSyntaxError,
@@ -29,15 +30,30 @@ def ctx(*segments: str) -> dict[str, Any]:
 
 
 def test_or_binds_looser_than_and() -> None:
-    assert tree("true || false && false") == {
-        "left": lit(True),
-        "op": "||",
-        "right": {"left": lit(False), "op": "&&", "right": lit(False)},
-    }
+    assert tree("true || false && false") == {"any": [lit(True), {"all": [lit(False), lit(False)]}]}
 
 
 def test_parentheses_override_precedence() -> None:
-    assert tree("(true || false) && false")["op"] == "&&"
+    assert tree("(true || false) && false") == {
+        "all": [{"any": [lit(True), lit(False)]}, lit(False)]
+    }
+
+
+def test_logical_chains_stay_flat_but_parentheses_keep_their_group() -> None:
+    assert tree("true || false || true") == {"any": [lit(True), lit(False), lit(True)]}
+    assert tree("(true || false) || true") == {"any": [{"any": [lit(True), lit(False)]}, lit(True)]}
+
+
+def test_long_chains_parse_serialize_and_evaluate() -> None:
+    text = " || ".join(f"context.a == {i}" for i in range(3000))
+    expression = expression_from_json(parse_expression(text).to_json())
+    assert expression.evaluate(EvalEnv({"a": 2999}, lambda _id: False)) is True
+
+
+@pytest.mark.parametrize("text", ["1 == " * 300 + "1", "!" * 300 + "true"])
+def test_trees_deeper_than_the_limit_are_rejected(text: str) -> None:
+    with pytest.raises(ExpressionSyntaxError, match="nested too deeply"):
+        parse_expression(text)
 
 
 def test_comparison_binds_tighter_than_equality_and_in() -> None:
@@ -208,6 +224,8 @@ def test_to_json_round_trips(text: str) -> None:
         ({"ast": {"lit": [1]}, "format": "rototo.expression/v1", "source": "x"}, "scalar"),
         ({"ast": {"lit": 2**64}, "format": "rototo.expression/v1", "source": "x"}, "64-bit"),
         ({"ast": {"not": 3}, "format": "rototo.expression/v1", "source": "x"}, "$.not"),
+        ({"ast": {"any": [{"lit": True}]}, "format": "rototo.expression/v1", "source": "x"}, "two"),
+        ({"ast": {"all": {}}, "format": "rototo.expression/v1", "source": "x"}, "must be a list"),
         (
             {
                 "ast": {"op": "+", "left": {"lit": 1}, "right": {"lit": 1}},
