@@ -441,6 +441,21 @@ CASES: dict[str, dict[str, str | bytes]] = {
             "[[resolve.rule]]\nquery = 'entry.id == \"beta\" || has(entry.missing)'\n"
         ),
     },
+    "toml-errors": {
+        "variables/a.toml": "a = \n",
+        "variables/b.toml": "a = 1\na = 2\n",
+        "variables/c.toml": 'a = "\\q"\n',
+        "variables/d.toml": "a = [1, 2\nb = 1\n",
+        "variables/e.toml": "a = {x = 1\n",
+        "variables/f.toml": "[t]\n[t]\n",
+        "variables/g.toml": "a = 1 b = 2\n",
+        "variables/j.toml": "= 1\n",
+        "variables/k.toml": 'a = "x\n',
+        "variables/l.toml": "a = tru\n",
+        "qualifiers/m.toml": "[broken\nwhen = 1\n",
+        "catalogs/c.schema.json": "{}",
+        "catalogs/c-entries/n.toml": "x = [1,,]\n",
+    },
 }
 
 

@@ -388,14 +388,46 @@ def _toml_failure(document: SourceDocument, error: tomllib.TOMLDecodeError) -> D
         start = len(document.text)
     else:
         start = document.lines.offset(int(match.group(1)) - 1, int(match.group(2)) - 1)
-    if message.lower().startswith("unterminated string"):
-        opening = textspans.unterminated_string_start(document.text)
+    span = _toml_error_span(document.text, message, start)
+    if span is None:
+        return _parse_failure(document, message, document.document_location())
+    return _parse_failure(document, message, document.span_location(*span))
+
+
+_TOML_TOKEN = re.compile(r"[^,\]}#\n\r \t]+")
+_TOML_KEY = re.compile(r"[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+
+
+def _toml_error_span(text: str, message: str, position: int) -> tuple[int, int] | None:
+    """Where the reference's TOML reader points for an error `tomllib` found at
+    `position`: None for the whole document (errors at the end of the text)."""
+    lowered = message.lower()
+    line_start = text.rfind("\n", 0, position) + 1
+    newline = text.find("\n", position)
+    line_end = len(text) if newline < 0 else newline + 1
+    if lowered.startswith("unterminated string"):
+        opening = textspans.unterminated_string_start(text)
         if opening is not None:
-            return _parse_failure(document, message, document.span_location(opening, opening + 1))
-    newline = document.text.find("\n", start)
-    end = len(document.text) if newline < 0 else newline + 1
-    location = document.document_location() if start >= end else document.span_location(start, end)
-    return _parse_failure(document, message, location)
+            return opening, opening + 1
+    if position >= len(text):
+        return None
+    if lowered.startswith("unclosed inline table") and not text[position:].strip():
+        # The reference skips the newlines looking for a comma and meets the end.
+        return None
+    if lowered.startswith("invalid value") and text[position] != "\n":
+        # The offending token, or the one delimiter found where a value should be.
+        token = _TOML_TOKEN.match(text, position)
+        return (token.start(), token.end()) if token is not None else (position, position + 1)
+    if lowered.startswith("unescaped '\\'") and position > 0:
+        return position - 1, position
+    if lowered.startswith("cannot declare"):
+        return line_start, line_end
+    if lowered.startswith("cannot overwrite a value"):
+        indent = len(text[line_start:line_end]) - len(text[line_start:line_end].lstrip(" \t"))
+        key = _TOML_KEY.match(text, line_start + indent)
+        if key is not None:
+            return key.start(), key.end()
+    return (position, line_end) if position < line_end else None
 
 
 # -- projection --------------------------------------------------------------------------
