@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.launcher import Kubectl
-from tests.integration.test_operator import (
+from tests.integration.operator_support import (
     GitRepo,
     OperatorProcess,
     apply_crd,

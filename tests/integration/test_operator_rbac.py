@@ -18,7 +18,7 @@ import yaml
 
 from rototo_operator.controller import rbac
 from tests.cluster.launcher import Kubectl
-from tests.integration.test_operator import (
+from tests.integration.operator_support import (
     GitRepo,
     OperatorProcess,
     apply_crd,

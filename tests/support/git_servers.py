@@ -23,6 +23,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -306,6 +307,9 @@ class GitHttpsServer(HttpsServer):
         self.username = username
         self.password = password
         self.bearer_token: str | None = None
+        # Seconds to hold every upload-pack POST (the object transfer of a fetch, not the
+        # ls-remote GET) before answering: keeps a fetch in flight for shutdown tests.
+        self.upload_pack_delay = 0.0
 
     def _authorized(self, request: _Handler) -> bool:
         if self.username is None and self.bearer_token is None:
@@ -323,6 +327,8 @@ class GitHttpsServer(HttpsServer):
             request.reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="git"'})
             return
         path, _, query = request.path.partition("?")
+        if self.upload_pack_delay and path.endswith("/git-upload-pack"):
+            time.sleep(self.upload_pack_delay)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": str(self.project_root),
