@@ -546,6 +546,16 @@ def render_status(workspace: models.Workspace, memory: Memory) -> dict[str, Any]
 
 
 async def _clear_refreshing(attempt: Attempt) -> None:
+    """A cancelled attempt's last write: the mark and the Refreshing condition go back."""
+    memory = attempt.memory
+    now = attempt.runtime.clock()
+    # The conditions in memory were computed for the mark (Refreshing=True).
+    memory.conditions = conditions.compute_conditions(
+        _facts(attempt, refreshing=False, now=now),
+        memory.conditions,
+        now=now,
+        generation=attempt.workspace.metadata.generation,
+    )
     try:
         await asyncio.wait_for(
             attempt.runtime.cluster.patch_workspace_status(
