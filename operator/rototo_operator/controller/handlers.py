@@ -11,6 +11,7 @@ Limits: handlers never call the API themselves; all work happens in the loops.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -22,8 +23,13 @@ from rototo_operator.controller import loops
 MANAGED_SELECTOR = f"{models.MANAGED_BY_LABEL}={models.MANAGED_BY_VALUE}"
 
 
-def build_registry(workspaces: loops.Registry, *, grace: float) -> kopf.OperatorRegistry:
-    """A kopf registry wired to the loop registry (a private one, not kopf's global)."""
+def build_registry(
+    workspaces: loops.Registry, *, grace: float, stopping: asyncio.Event | None = None
+) -> kopf.OperatorRegistry:
+    """A kopf registry wired to the loop registry (a private one, not kopf's global).
+
+    `stopping` is the stop flag handed to `kopf.operator`; the cleanup handler sets it.
+    """
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -58,6 +64,10 @@ def build_registry(workspaces: loops.Registry, *, grace: float) -> kopf.Operator
 
     @kopf.on.cleanup(registry=registry)
     async def stop_loops(**_: Any) -> None:
+        if stopping is not None:
+            # kopf's own SIGTERM handler replaces ours, so the flag is still unset here;
+            # kopf would then wait 5 s for its task watching the flag before exiting.
+            stopping.set()
         await workspaces.stop(grace)
 
     return registry

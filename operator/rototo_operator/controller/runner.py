@@ -142,7 +142,7 @@ async def _operate(
             stop.set()
 
     guard = asyncio.create_task(guard_leadership(), name="leadership")
-    kopf_registry = handlers.build_registry(workspaces, grace=options.shutdown_grace)
+    kopf_registry = handlers.build_registry(workspaces, grace=options.shutdown_grace, stopping=stop)
     namespaces = list(options.namespaces)
     try:
         await kopf.operator(
