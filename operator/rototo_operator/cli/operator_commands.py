@@ -132,6 +132,12 @@ def run_command(args: argparse.Namespace) -> int:
     )
     # kopf logs every handled watch event at INFO; ours says what matters.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # The API client logs whole response bodies at DEBUG, Secrets (spec.secretRef) included:
+    # never below INFO, whatever --log-level says.
+    client_log = logging.getLogger("kubernetes_asyncio")
+    client_log.setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    # The refresh core logs without the Workspace's name; the controller logs with it.
+    logging.getLogger("rototo_operator.sdk.refresher").setLevel(logging.ERROR)
     # The refresh core logs without the Workspace's name; the controller logs with it.
     logging.getLogger("rototo_operator.sdk.refresher").setLevel(logging.ERROR)
     if args.max_concurrent_refreshes < 1:
