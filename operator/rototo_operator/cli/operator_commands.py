@@ -138,8 +138,6 @@ def run_command(args: argparse.Namespace) -> int:
     client_log.setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     # The refresh core logs without the Workspace's name; the controller logs with it.
     logging.getLogger("rototo_operator.sdk.refresher").setLevel(logging.ERROR)
-    # The refresh core logs without the Workspace's name; the controller logs with it.
-    logging.getLogger("rototo_operator.sdk.refresher").setLevel(logging.ERROR)
     if args.max_concurrent_refreshes < 1:
         print("rototo-operator run: --max-concurrent-refreshes must be >= 1", file=sys.stderr)
         return EXIT_USAGE
@@ -157,7 +155,7 @@ def run_command(args: argparse.Namespace) -> int:
         identity=args.identity,
         shutdown_grace=args.shutdown_grace,
     )
-    return asyncio.run(runner.run(options))
+    return runner.run_process(options)
 
 
 # -- refresh ----------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from rototo_operator.errors import RototoError, SourceError
 from rototo_operator.sources.credentials import Credentials
@@ -31,6 +32,9 @@ from rototo_operator.sources.spec import parse_source
 from rototo_operator.sources.stager import Stager
 
 CACHE_SIZE = 256
+THREAD_PREFIX = "rototo-source"
+"""Name prefix of the threads that run git, downloads and compiles."""
+T = TypeVar("T")
 
 
 class CompiledLike(Protocol):
@@ -106,9 +110,17 @@ class LoadService:
             collections.OrderedDict()
         )
         self._probes: dict[tuple[str, str], asyncio.Task[str | None]] = {}
+        # Blocking source and compile work runs in threads of our own, so that a process
+        # stopping can tell which threads are stuck in a fetch (runner.run_process).
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, max_concurrent) + 4, thread_name_prefix=THREAD_PREFIX
+        )
         # How often a source was actually probed and staged (for tests and the bench).
         self.probe_count = 0
         self.stage_count = 0
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def check_allowed(self, source: str) -> bool:
         """Parse the source (SourceError when invalid); whether it is immutable.
@@ -156,7 +168,7 @@ class LoadService:
         stager = self.stager(credentials)
         async with self.slots:
             try:
-                token: str | None = await asyncio.to_thread(stager.probe, source)
+                token: str | None = await self._blocking(stager.probe, source)
             except RototoError:
                 # The load will report the problem with its full message.
                 return None
@@ -202,15 +214,15 @@ class LoadService:
     async def _stage_and_compile(self, source: str, credentials: Credentials | None) -> LoadedModel:
         stager = self.stager(credentials)
         async with self.slots:
-            staged = await asyncio.to_thread(stager.stage, source)
+            staged = await self._blocking(stager.stage, source)
             self.stage_count += 1
             try:
-                compiled = await asyncio.to_thread(
+                compiled = await self._blocking(
                     self._compiler, staged.root, staged.source, staged.fingerprint
                 )
-                model_bytes = await asyncio.to_thread(compiled.to_bytes)
+                model_bytes = await self._blocking(compiled.to_bytes)
             finally:
-                await asyncio.to_thread(staged.cleanup)
+                await self._blocking(staged.cleanup)
         return LoadedModel(
             source=source,
             fingerprint=staged.fingerprint,
@@ -220,6 +232,8 @@ class LoadService:
         )
 
     def close(self) -> None:
+        """Remove staging directories; never waits for a blocked fetch (see THREAD_PREFIX)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
         for stager in self._stagers.values():
             stager.cleanup()
         self._stagers.clear()

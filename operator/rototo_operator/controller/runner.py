@@ -8,6 +8,13 @@
 Exit codes: 0 after a signal, 1 when leadership was lost (the process restarts as a
 standby; no refresh loop ever runs in two replicas at once).
 
+`run_process` is the CLI's entry point: unlike `asyncio.run` it does not wait for worker
+threads at exit. A git fetch or archive download blocked on a slow server cannot be
+interrupted (it runs inside libgit2 or a blocking socket read until its own timeout, up to
+`git_timeout`), and waiting for it would hold the process far past `--shutdown-grace`. The
+cancelled attempt has already cleared its `refreshing` mark and published nothing, so
+the process exits without those threads.
+
 Limits: one process; the kopf reactor and all loops share one event loop, and blocking
 work (git, compile) runs in worker threads via the load service.
 """
@@ -21,6 +28,9 @@ import logging
 import os
 import signal
 import socket
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,3 +170,55 @@ async def _operate(
         # kopf runs the cleanup handler on a normal stop; make sure loops end in any case.
         await workspaces.stop(options.shutdown_grace)
     return lost.is_set()
+
+
+# How long idle worker threads get to notice the executor's shutdown before exit.
+THREAD_EXIT_WAIT = 1.0
+
+
+def run_process(options: Options) -> int:
+    """Run the operator in a new event loop; the exit code. See the module docstring."""
+    loop = asyncio.new_event_loop()
+    try:
+        code = loop.run_until_complete(run(options))
+    finally:
+        _cancel_leftover_tasks(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()  # shuts the default executor down without waiting for its threads
+    stuck = _busy_threads(THREAD_EXIT_WAIT)
+    if stuck:
+        log.warning(
+            "exiting with %d blocked source operation(s) abandoned (%s)",
+            len(stuck),
+            ", ".join(sorted(thread.name for thread in stuck)),
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The interpreter would join these threads at exit (concurrent.futures does).
+        os._exit(code)
+    return code
+
+
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _busy_threads(wait: float) -> list[threading.Thread]:
+    """Source threads (`loading.THREAD_PREFIX`) still alive after up to `wait` seconds.
+
+    The load service's executor is shut down by then, so idle threads exit at once.
+    """
+    deadline = time.monotonic() + wait
+    alive = []
+    for thread in threading.enumerate():
+        if not thread.name.startswith(loading.THREAD_PREFIX):
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            alive.append(thread)
+    return alive
