@@ -86,6 +86,9 @@ def operator(
         cluster,
         work / "operator.log",
         "--standalone",
+        # The most verbose level: no secret may reach the log even then.
+        "--log-level",
+        "DEBUG",
         "--namespace",
         namespace,
         "--cache-dir",

@@ -1,0 +1,211 @@
+"""SIGTERM while a refresh is in flight, with the operator as a real process.
+
+The source is git over HTTPS (`tests/support/git_servers.py`) whose upload-pack answers are
+held back (`upload_pack_delay`, far longer than the grace), so a fetch is still running when
+the process gets SIGTERM. What docs/operations.md ("Shutdown") promises is checked: the
+process exits 0 after its `--shutdown-grace` without waiting for the blocked fetch, nothing
+is half-published (the ConfigMap still holds the last known good version, untouched, or is
+still absent before a first load), and the stopping process itself clears the `refreshing`
+mark and the Refreshing condition. A later start publishes what was held back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.launcher import Kubectl
+from tests.integration.operator_support import (
+    VARIABLE,
+    OperatorProcess,
+    apply_crd,
+    apply_secret,
+    condition,
+    create,
+    eventually,
+    make_namespace,
+    published,
+    status_of,
+    wait_ready,
+)
+from tests.support.git_servers import GitHttpsServer, Pki, Repo, make_pki, require_git
+
+GRACE = 2.0
+# Stopping kopf's watches, the status write of the cancelled attempt and the metrics server
+# take a few seconds on a loaded machine; a wait for the held fetch would take SERVER_DELAY.
+STOP_OVERHEAD = 12.0
+SERVER_DELAY = 45.0
+
+
+def workspace_files(value: int) -> dict[str, str]:
+    return {
+        "rototo-workspace.toml": "schema_version = 1\n",
+        "variables/summary-token-budget.toml": VARIABLE.format(value=value),
+    }
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    apply_crd(kubectl)
+    name = make_namespace(kubectl, "stop")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@dataclasses.dataclass
+class Served:
+    repo: Repo
+    pki: Pki
+    server: GitHttpsServer
+
+    @property
+    def secret(self) -> dict[str, str]:
+        return {"username": "u", "password": "p", "ca.crt": self.pki.ca_pem}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """A repository behind git over HTTPS (Basic auth u:p, a private CA)."""
+    require_git()
+    repo = Repo(tmp_path)
+    pki = make_pki(tmp_path / "pki")
+    with GitHttpsServer(pki, repo.bare.parent, username="u", password="p") as server:
+        assert isinstance(server, GitHttpsServer)
+        yield Served(repo, pki, server)
+
+
+def start(cluster: Path, tmp_path: Path, label: str, namespace: str) -> OperatorProcess:
+    proc = OperatorProcess(
+        cluster,
+        tmp_path / f"{label}.log",
+        "--standalone",
+        "--namespace",
+        namespace,
+        "--shutdown-grace",
+        str(GRACE),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
+    proc.wait_healthy()
+    return proc
+
+
+def hold_fetches(served: Served, kubectl: Kubectl, namespace: str, name: str) -> None:
+    """Wait until a fetch is blocked at the server and the Workspace is marked refreshing."""
+    eventually(
+        lambda: any(
+            method == "POST" and path.endswith("/git-upload-pack")
+            for method, path in list(served.server.requests)
+        ),
+        what="a fetch reaching the server",
+    )
+    eventually(
+        lambda: status_of(kubectl, namespace, name).get("refreshing") is True,
+        what="the refreshing mark",
+    )
+    assert condition(status_of(kubectl, namespace, name), "Refreshing")["status"] == "True"
+
+
+def sigterm(proc: OperatorProcess) -> float:
+    """SIGTERM; the seconds until the process exited 0 (fails when it takes too long)."""
+    sent = time.monotonic()
+    proc.proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.proc.wait(GRACE + STOP_OVERHEAD)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(
+            f"the operator did not exit within {GRACE + STOP_OVERHEAD:.0f}s of SIGTERM "
+            f"(grace {GRACE:.0f}s):\n{proc.log_text()}"
+        )
+    elapsed = time.monotonic() - sent
+    proc.terminate()  # closes the log file
+    assert code == 0, proc.log_text()
+    assert "blocked source operation(s) abandoned" in proc.log_text()
+    return elapsed
+
+
+def assert_mark_cleared(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    status = status_of(kubectl, namespace, name)
+    assert status["refreshing"] is False
+    assert condition(status, "Refreshing")["status"] == "False"
+    return status
+
+
+def test_sigterm_during_a_fetch_keeps_the_last_known_good_version(
+    cluster: Path, kubectl: Kubectl, namespace: str, served: Served, tmp_path: Path
+) -> None:
+    repo, server = served.repo, served.server
+    good = repo.commit(workspace_files(1800))
+    apply_secret(kubectl, namespace, "creds", served.secret)
+    source = f"git+{server.url('config.git')}#main"
+    first = start(cluster, tmp_path, "first", namespace)
+    try:
+        create(kubectl, "cfg", namespace, source, periodSeconds=1, secretRef={"name": "creds"})
+        wait_ready(kubectl, namespace, "cfg", f"git:{good}")
+        before = published(kubectl, namespace, "cfg")
+        assert before is not None
+        # The next commit's objects are held back by the server: its fetch hangs.
+        server.upload_pack_delay = SERVER_DELAY
+        server.requests.clear()
+        newer = repo.commit(workspace_files(1900))
+        hold_fetches(served, kubectl, namespace, "cfg")
+    except BaseException:
+        first.kill()
+        raise
+
+    elapsed = sigterm(first)
+    assert elapsed >= GRACE * 0.9, "the in-flight attempt got its grace period"
+
+    # No partial publish: the ConfigMap was not written at all.
+    after = published(kubectl, namespace, "cfg")
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["metadata"]["annotations"]["rototo.dev/fingerprint"] == f"git:{good}"
+    status = assert_mark_cleared(kubectl, namespace, "cfg")
+    assert status["currentFingerprint"] == f"git:{good}"
+    assert condition(status, "Ready")["status"] == "True"
+
+    # A new start, with the server answering again, publishes the held-back commit.
+    server.upload_pack_delay = 0.0
+    second = start(cluster, tmp_path, "second", namespace)
+    try:
+        wait_ready(kubectl, namespace, "cfg", f"git:{newer}")
+    finally:
+        assert second.terminate() == 0, second.log_text()
+
+
+def test_sigterm_during_the_first_fetch_publishes_nothing(
+    cluster: Path, kubectl: Kubectl, namespace: str, served: Served, tmp_path: Path
+) -> None:
+    first_commit = served.repo.commit(workspace_files(2000))
+    apply_secret(kubectl, namespace, "creds", served.secret)
+    served.server.upload_pack_delay = SERVER_DELAY
+    proc = start(cluster, tmp_path, "only", namespace)
+    try:
+        source = f"git+{served.server.url('config.git')}#main"
+        create(kubectl, "new", namespace, source, periodSeconds=1, secretRef={"name": "creds"})
+        hold_fetches(served, kubectl, namespace, "new")
+    except BaseException:
+        proc.kill()
+        raise
+    sigterm(proc)
+    assert published(kubectl, namespace, "new") is None
+    status = assert_mark_cleared(kubectl, namespace, "new")
+    assert "currentFingerprint" not in status
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("Unknown", "Progressing")
+
+    served.server.upload_pack_delay = 0.0
+    again = start(cluster, tmp_path, "again", namespace)
+    try:
+        wait_ready(kubectl, namespace, "new", f"git:{first_commit}")
+    finally:
+        assert again.terminate() == 0, again.log_text()
