@@ -167,6 +167,12 @@ def apply_crd(kubectl: Kubectl) -> None:
         "crd/workspaces.rototo.dev",
         "--timeout=60s",
     )
+    # The API server publishes a new CRD's OpenAPI schema about a second after it is
+    # Established; `kubectl explain` fails until then.
+    eventually(
+        lambda: kubectl("explain", "workspace", check=False).returncode == 0,
+        what="the Workspace schema served for kubectl explain",
+    )
 
 
 def workspace_yaml(name: str, namespace: str, source: str, **spec: Any) -> str:
