@@ -3,7 +3,8 @@
     run(options)
       connect (KUBECONFIG or in-cluster) ─ metrics server (/metrics, /healthz)
       ─ leader election (Lease; standby waits here) ─ kopf.operator(...) until SIGTERM
-      ─ loops stop (in-flight attempts get `shutdown_grace` seconds) ─ Lease released
+      ─ loops stop (in-flight attempts get `shutdown_grace` seconds after a signal, none
+        after losing the Lease) ─ Lease released (when still held)
 
 Exit codes: 0 after a signal, 1 when leadership was lost (the process restarts as a
 standby; no refresh loop ever runs in two replicas at once).
@@ -149,6 +150,9 @@ async def _operate(
         await elector.hold(stop)
         if not stop.is_set():
             lost.set()
+            # A standby may take over from now on: an attempt in flight must not go on
+            # publishing for --shutdown-grace seconds next to it, so no grace here.
+            await workspaces.stop(0)
             stop.set()
 
     guard = asyncio.create_task(guard_leadership(), name="leadership")
