@@ -7,11 +7,18 @@ process exits 0 after its `--shutdown-grace` without waiting for the blocked fet
 is half-published (the ConfigMap still holds the last known good version, untouched, or is
 still absent before a first load), and the stopping process itself clears the `refreshing`
 mark and the Refreshing condition. A later start publishes what was held back.
+
+Losing the Lease is the other way an active replica stops: when another holder takes it
+(here `kubectl patch` plays the intruder), the replica stops its loops, exits 1 without
+touching the Lease, and a standby takes over once the intruder's record has gone
+unrenewed for a Lease duration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
 import signal
 import subprocess
 import time
@@ -30,6 +37,7 @@ from tests.integration.operator_support import (
     condition,
     create,
     eventually,
+    get_json,
     make_namespace,
     published,
     status_of,
@@ -81,17 +89,17 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield Served(repo, pki, server)
 
 
-def start(cluster: Path, tmp_path: Path, label: str, namespace: str) -> OperatorProcess:
+def start(cluster: Path, tmp_path: Path, label: str, namespace: str, *mode: str) -> OperatorProcess:
     proc = OperatorProcess(
         cluster,
         tmp_path / f"{label}.log",
-        "--standalone",
         "--namespace",
         namespace,
         "--shutdown-grace",
         str(GRACE),
         "--cache-dir",
         str(tmp_path / "cache"),
+        *(mode or ("--standalone",)),  # last: these override the defaults above
     )
     proc.wait_healthy()
     return proc
@@ -209,3 +217,113 @@ def test_sigterm_during_the_first_fetch_publishes_nothing(
         wait_ready(kubectl, namespace, "new", f"git:{first_commit}")
     finally:
         assert again.terminate() == 0, again.log_text()
+
+
+def lease_holder(kubectl: Kubectl, namespace: str) -> str | None:
+    lease = get_json(kubectl, "lease", "ha", "-n", namespace) or {}
+    holder: str | None = lease.get("spec", {}).get("holderIdentity")
+    return holder
+
+
+def take_lease(kubectl: Kubectl, namespace: str) -> None:
+    """Play another replica: hold Lease `ha` as "intruder", renewed now, then never again."""
+    renewed = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    intruder = {"holderIdentity": "intruder", "renewTime": renewed}
+    kubectl(
+        "patch",
+        "lease",
+        "ha",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": intruder}),
+    )
+
+
+def elected(
+    cluster: Path, tmp_path: Path, namespace: str, name: str, *extra: str
+) -> OperatorProcess:
+    election = ("--leader-elect", "--lease-namespace", namespace, "--lease-name", "ha")
+    timing = ("--lease-duration", "4", "--identity", name)
+    return start(cluster, tmp_path, name, namespace, *election, *timing, *extra)
+
+
+def test_a_replica_that_loses_the_lease_stops_and_a_standby_takes_over(
+    cluster: Path, kubectl: Kubectl, namespace: str, served: Served, tmp_path: Path
+) -> None:
+    repo, server = served.repo, served.server
+    first = repo.commit(workspace_files(2100))
+    apply_secret(kubectl, namespace, "creds", served.secret)
+
+    active = elected(cluster, tmp_path, namespace, "replica-a")
+    standby: OperatorProcess | None = None
+    try:
+        eventually(lambda: lease_holder(kubectl, namespace) == "replica-a", what="a leading")
+        standby = elected(cluster, tmp_path, namespace, "replica-b")
+        source = f"git+{server.url('config.git')}#main"
+        create(kubectl, "ha", namespace, source, periodSeconds=1, secretRef={"name": "creds"})
+        wait_ready(kubectl, namespace, "ha", f"git:{first}")
+
+        take_lease(kubectl, namespace)
+        try:
+            code = active.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"replica-a kept running without the Lease:\n{active.log_text()}")
+        active.terminate()  # closes the log file
+        assert code == 1, active.log_text()
+        assert "leadership lost: another replica holds the Lease" in active.log_text()
+        # Stepping down never hands back a Lease it no longer holds.
+        assert lease_holder(kubectl, namespace) in ("intruder", "replica-b")
+
+        # The intruder never renews: after one Lease duration replica-b takes over and
+        # publishes the next commit.
+        second = repo.commit(workspace_files(2200))
+        wait_ready(kubectl, namespace, "ha", f"git:{second}")
+        assert lease_holder(kubectl, namespace) == "replica-b"
+        configmap = published(kubectl, namespace, "ha")
+        assert configmap is not None
+        assert configmap["metadata"]["annotations"]["rototo.dev/fingerprint"] == f"git:{second}"
+    finally:
+        active.kill()
+        if standby is not None:
+            assert standby.terminate() == 0, standby.log_text()
+
+
+def test_losing_the_lease_mid_fetch_stops_at_once_not_after_the_grace(
+    cluster: Path, kubectl: Kubectl, namespace: str, served: Served, tmp_path: Path
+) -> None:
+    repo, server = served.repo, served.server
+    good = repo.commit(workspace_files(2300))
+    apply_secret(kubectl, namespace, "creds", served.secret)
+    # A grace far longer than the Lease: were it granted, a standby could take over while
+    # this replica still finishes (and publishes) its attempt.
+    active = elected(cluster, tmp_path, namespace, "replica-a", "--shutdown-grace", "60")
+    try:
+        eventually(lambda: lease_holder(kubectl, namespace) == "replica-a", what="a leading")
+        source = f"git+{server.url('config.git')}#main"
+        create(kubectl, "ha", namespace, source, periodSeconds=1, secretRef={"name": "creds"})
+        wait_ready(kubectl, namespace, "ha", f"git:{good}")
+        before = published(kubectl, namespace, "ha")
+        assert before is not None
+        server.upload_pack_delay = SERVER_DELAY
+        server.requests.clear()
+        repo.commit(workspace_files(2400))
+        hold_fetches(served, kubectl, namespace, "ha")
+
+        take_lease(kubectl, namespace)
+        try:
+            code = active.proc.wait(GRACE + STOP_OVERHEAD)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"replica-a is still finishing its attempt:\n{active.log_text()}")
+        active.terminate()
+        assert code == 1, active.log_text()
+        assert "leadership lost" in active.log_text()
+    finally:
+        active.kill()
+    after = published(kubectl, namespace, "ha")
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert_mark_cleared(kubectl, namespace, "ha")
+    assert lease_holder(kubectl, namespace) == "intruder"
