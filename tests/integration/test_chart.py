@@ -135,6 +135,12 @@ def test_deployment_defaults_are_hardened_and_highly_available(helm: Path, tmp_p
     assert "--cache-dir=/var/cache/rototo" in container["args"]
     assert pod["serviceAccountName"] == kube.find(docs, "ServiceAccount")["metadata"]["name"]
     assert kube.find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    spread = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spread[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        spread[0]["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        == deployment["spec"]["selector"]["matchLabels"]
+    ), "the anti-affinity must select the operator's own pods"
     service = kube.find(docs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     assert (
