@@ -64,11 +64,13 @@ def build_registry(
 
     @kopf.on.cleanup(registry=registry)
     async def stop_loops(**_: Any) -> None:
+        await workspaces.stop(grace)
         if stopping is not None:
             # kopf's own SIGTERM handler replaces ours, so the flag is still unset here;
-            # kopf would then wait 5 s for its task watching the flag before exiting.
+            # kopf would then wait 5 s for its task watching the flag before exiting. Set
+            # only now: the Lease is renewed until the loops have stopped, so no standby
+            # takes over while an attempt is finishing in its grace period.
             stopping.set()
-        await workspaces.stop(grace)
 
     return registry
 
