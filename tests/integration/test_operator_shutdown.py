@@ -327,3 +327,49 @@ def test_losing_the_lease_mid_fetch_stops_at_once_not_after_the_grace(
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert_mark_cleared(kubectl, namespace, "ha")
     assert lease_holder(kubectl, namespace) == "intruder"
+
+
+def test_sigterm_keeps_renewing_the_lease_through_the_grace_then_hands_it_over(
+    cluster: Path, kubectl: Kubectl, namespace: str, served: Served, tmp_path: Path
+) -> None:
+    repo, server = served.repo, served.server
+    good = repo.commit(workspace_files(2500))
+    apply_secret(kubectl, namespace, "creds", served.secret)
+    grace = 8.0  # twice the Lease duration: a replica that stopped renewing would lose it
+    active = elected(cluster, tmp_path, namespace, "replica-a", "--shutdown-grace", str(grace))
+    standby: OperatorProcess | None = None
+    try:
+        eventually(lambda: lease_holder(kubectl, namespace) == "replica-a", what="a leading")
+        standby = elected(cluster, tmp_path, namespace, "replica-b")
+        source = f"git+{server.url('config.git')}#main"
+        create(kubectl, "ha", namespace, source, periodSeconds=1, secretRef={"name": "creds"})
+        wait_ready(kubectl, namespace, "ha", f"git:{good}")
+        server.upload_pack_delay = SERVER_DELAY
+        server.requests.clear()
+        newer = repo.commit(workspace_files(2600))
+        hold_fetches(served, kubectl, namespace, "ha")
+        # Only the request already held stays held: the standby's fetches go through.
+        server.upload_pack_delay = 0.0
+
+        sent = time.monotonic()
+        active.proc.send_signal(signal.SIGTERM)
+        deadline = sent + grace + STOP_OVERHEAD
+        held_for: float | None = None  # seconds after SIGTERM the Lease left replica-a
+        while active.proc.poll() is None and time.monotonic() < deadline:
+            if held_for is None and lease_holder(kubectl, namespace) != "replica-a":
+                held_for = time.monotonic() - sent
+            time.sleep(0.2)
+        assert active.proc.poll() == 0, active.log_text()
+        active.terminate()
+        # Kept while the attempt had its grace (were renewals stopped, the standby would
+        # take it after one 4 s Lease duration); released once the loops had stopped.
+        assert held_for is not None, "released before the process exits"
+        assert held_for >= grace * 0.9, f"the Lease left replica-a {held_for:.1f}s after SIGTERM"
+
+        # Released on exit: the standby takes over and fetches the held-back commit.
+        wait_ready(kubectl, namespace, "ha", f"git:{newer}")
+        assert lease_holder(kubectl, namespace) == "replica-b"
+    finally:
+        active.kill()
+        if standby is not None:
+            assert standby.terminate() == 0, standby.log_text()
