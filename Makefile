@@ -14,6 +14,8 @@ ORACLE_VERSION := 0.1.0a5
 STAMP := $(VENV)/.installed
 
 PYTEST_ARGS ?=
+# Every Python tree the project ships or runs; `make lint` covers them all.
+PY_TREES := operator tests bench scripts examples
 
 .PHONY: help venv oracle lint fmt test test-unit demo bench e2e image crds
 help:
@@ -38,14 +40,14 @@ $(ORACLE_VENV)/.installed:
 oracle: $(ORACLE_VENV)/.installed
 
 lint: $(STAMP)
-	@$(VENV)/bin/ruff format --check --quiet operator tests bench
-	@$(VENV)/bin/ruff check --quiet operator tests bench
+	@$(VENV)/bin/ruff format --check --quiet $(PY_TREES)
+	@$(VENV)/bin/ruff check --quiet $(PY_TREES)
 	@$(VENV)/bin/mypy --no-error-summary
 	@$(VENV)/bin/lint-imports --no-cache > /tmp/rototo-lint-imports.log 2>&1 || { cat /tmp/rototo-lint-imports.log; exit 1; }
 
 fmt: $(STAMP)
-	@$(VENV)/bin/ruff format --quiet operator tests bench
-	@$(VENV)/bin/ruff check --quiet --fix operator tests bench
+	@$(VENV)/bin/ruff format --quiet $(PY_TREES)
+	@$(VENV)/bin/ruff check --quiet --fix $(PY_TREES)
 
 test-unit: $(STAMP) oracle
 	@$(PYTHON) -m pytest -q -m "not integration and not kind" $(PYTEST_ARGS)
