@@ -104,6 +104,9 @@ class Workspace:
         from_model: bool = False,
     ) -> None:
         self._root = root
+        # What `root` and `lint()["root"]` report when it is not the tree read (`_root`).
+        self._shown_root: str | None = None
+        self._shown_lint_root: str | None = None
         self.compiled = compiled
         self.fingerprint = fingerprint
         self.source = source
@@ -112,7 +115,7 @@ class Workspace:
         self._staged: sources.StagedWorkspace | None = None
 
     def __repr__(self) -> str:
-        return f"Workspace(root={str(self._root)!r}, fingerprint={self.fingerprint!r})"
+        return f"Workspace(root={self.root!r}, fingerprint={self.fingerprint!r})"
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -189,6 +192,14 @@ class Workspace:
         )
         # The staged files are removed when `staged` is collected: keep it while we live.
         workspace._staged = staged
+        if len(staged.layers) == 1:
+            spec = sources.parse_source(staged.source)
+            if spec.kind in ("local", "file"):
+                # The reference reads a plain local directory in place and reports the
+                # caller's path (as given; lint's root made absolute). Our staging copy is
+                # only a consistent snapshot of it, so it is not what callers are shown.
+                workspace._shown_root = spec.location
+                workspace._shown_lint_root = str(Path(spec.location).resolve())
         return workspace
 
     @classmethod
@@ -205,7 +216,7 @@ class Workspace:
     # -- the reference SDK surface ----------------------------------------------------
     @property
     def root(self) -> str:
-        return str(self._root)
+        return self._shown_root if self._shown_root is not None else str(self._root)
 
     async def lint(self) -> dict[str, Any]:
         """{"root", "diagnostics": [...]} in the reference shape.
@@ -215,7 +226,8 @@ class Workspace:
         if self._from_model:
             return {"root": self.root, "diagnostics": []}
         found = await asyncio.to_thread(engine_lint.lint_tree, self._root)
-        return {"root": self.root, "diagnostics": [item.to_json() for item in found]}
+        root = self._shown_lint_root if self._shown_lint_root is not None else self.root
+        return {"root": root, "diagnostics": [item.to_json() for item in found]}
 
     def _runtime(self) -> engine_compiled.CompiledModel:
         if self.compiled is None:

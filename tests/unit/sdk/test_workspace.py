@@ -135,3 +135,42 @@ async def test_resolution_errors_are_rototo_errors() -> None:
     with pytest.raises(rototo.RototoError, match="expression path is missing"):
         # Enterprise is paid, so the rollout bucket reads the absent account id.
         await workspace.resolve_variable("instant-payouts-enabled", CONTEXTS[0])
+
+
+@pytest.mark.parametrize("method", ["load", "inspect"])
+async def test_local_root_is_the_callers_path_not_the_staging_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    # The reference (0.1.0a5) reports a local directory as given, relative or with a
+    # trailing slash, and lint()["root"] as its absolute path; file:// as its path.
+    shutil.copytree(ACCOUNT, tmp_path / "account")
+    monkeypatch.chdir(tmp_path)
+    absolute = str((tmp_path / "account").resolve())
+    opener = getattr(rototo.Workspace, method)
+    for given, shown in [
+        ("account", "account"),
+        ("account/", "account/"),
+        (absolute, absolute),
+        (f"file://{absolute}", absolute),
+    ]:
+        workspace = await opener(given)
+        assert workspace.root == shown
+        assert (await workspace.lint())["root"] == absolute
+        assert shown in repr(workspace)
+
+
+async def test_local_root_lint_reads_the_staged_snapshot(tmp_path: Path) -> None:
+    # The staging copy stays what lint reads: it is the tree the runtime model came from.
+    account = shutil.copytree(ACCOUNT, tmp_path / "account")
+    workspace = await rototo.Workspace.load(str(account))
+    (account / "qualifiers" / "paid-account.toml").write_text("schema_version = 1\n")
+    assert (await workspace.lint())["diagnostics"] == []
+
+
+async def test_layered_local_root_is_the_projected_tree() -> None:
+    # With extends there is no single user directory: the reference too reports the
+    # projected temporary tree.
+    workspace = await rototo.Workspace.load(str(EXAMPLES / "account-config-eu"))
+    assert workspace.root != str(EXAMPLES / "account-config-eu")
+    assert (Path(workspace.root) / "rototo-workspace.toml").is_file()
+    assert (await workspace.lint())["root"] == workspace.root
