@@ -59,6 +59,10 @@ test: $(STAMP) oracle cluster-bins
 crds: $(STAMP)
 	@$(PYTHON) -m rototo_operator.api > crds/workspaces.rototo.dev.yaml
 
+# Every benchmark with its defaults; numbers and machine notes go in docs/benchmarks.md.
+bench: $(STAMP) oracle
+	@for script in bench/*.py; do echo "== $$script"; $(PYTHON) $$script || exit 1; done
+
 include tests/cluster/cluster.mk
 
 # --- packaging: image, chart, demo, kind end to end (owner: packaging) ---
