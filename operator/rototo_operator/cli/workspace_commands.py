@@ -30,7 +30,7 @@ from rototo_operator import sources
 from rototo_operator.engine import compiled as engine_compiled
 from rototo_operator.engine import lint as engine_lint
 from rototo_operator.engine.diagnostics import Diagnostic
-from rototo_operator.errors import RototoError
+from rototo_operator.errors import RototoError, SourceError
 from rototo_operator.sdk.workspace import Workspace
 
 EXIT_OK = 0
@@ -290,6 +290,9 @@ def run_resolve(args: argparse.Namespace) -> int:
 
     try:
         results = asyncio.run(resolve())
+    except SourceError as error:
+        # A source that cannot be staged is a usage error, as for `lint` and `compile`.
+        return _fail(str(error), EXIT_USAGE)
     except engine_compiled.LintFailedError as error:
         print_diagnostics(error.diagnostics, sys.stderr)
         return _fail(str(error))

@@ -59,13 +59,19 @@ def test_lint_missing_manifest_is_a_diagnostic(
     assert "rototo/workspace-manifest-missing" in capsys.readouterr().out
 
 
-def test_lint_bad_source_is_one_line_on_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", ["lint", "compile", "resolve"])
+def test_unstageable_source_exits_2_with_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["lint", str(tmp_path / "nowhere")]) == 2
-    captured = capsys.readouterr()
-    assert captured.err.startswith("error: ")
-    assert "Traceback" not in captured.err
+    missing = str(tmp_path / "nowhere")
+    argv = {
+        "lint": ["lint", missing],
+        "compile": ["compile", missing, "-o", str(tmp_path / "out.json")],
+        "resolve": ["resolve", missing, "--variable", "account-limits", "-c", "a=1"],
+    }[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: workspace source {missing} does not exist\n"
 
 
 def test_compile_writes_a_loadable_model(
@@ -76,6 +82,19 @@ def test_compile_writes_a_loadable_model(
     model = CompiledModel.from_bytes(output.read_bytes())
     assert model.digest in capsys.readouterr().out
     assert "account-limits" in model.variable_ids
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "is-a-dir"])
+def test_compile_to_unwritable_path_is_one_line(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "no-such-dir" / "out.json" if where == "missing-dir" else tmp_path
+    assert main(["compile", str(EXAMPLE), "-o", str(output)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: cannot write {output}: ")
+    assert captured.err.count("\n") == 1
+    # The atomic write leaves no temporary file behind.
+    assert not list(output.parent.glob(f".{output.name}.*"))
 
 
 def test_compile_refuses_lint_errors(
