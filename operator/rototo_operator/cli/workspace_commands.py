@@ -195,13 +195,29 @@ def run_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as the reference reads it: no NaN/Infinity, no numbers that overflow to inf."""
+    return json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+
+
 def _assignment(text: str) -> dict[str, Any]:
     key, _, raw = text.partition("=")
     segments = key.split(".")
     if not key or any(not segment for segment in segments):
         raise ValueError(f"invalid context assignment {text!r}: expected key.path=value")
     try:
-        value: Any = json.loads(raw)
+        value: Any = _strict_json(raw)
     except ValueError:
         value = raw
     result: dict[str, Any] = {}
@@ -230,14 +246,14 @@ def parse_context(values: list[str]) -> dict[str, Any]:
         if stripped.startswith("@"):
             path = stripped[1:]
             try:
-                item = json.loads(Path(path).read_text(encoding="utf-8"))
+                item = _strict_json(Path(path).read_text(encoding="utf-8"))
             except OSError as error:
                 raise ValueError(f"cannot read context file {path}: {error.strerror}") from None
             except ValueError as error:
                 raise ValueError(f"context file {path} is not JSON: {error}") from None
         elif stripped.startswith("{"):
             try:
-                item = json.loads(stripped)
+                item = _strict_json(stripped)
             except ValueError as error:
                 raise ValueError(f"context {text!r} is not valid JSON: {error}") from None
         elif "=" in stripped:

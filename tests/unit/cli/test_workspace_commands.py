@@ -174,3 +174,13 @@ def test_resolve_without_context_uses_stored_samples(capsys: pytest.CaptureFixtu
         "request/free-staging": False,
         "request/growth-us": True,
     }
+
+
+def test_context_json_is_strict() -> None:
+    # Python's json accepts NaN, Infinity and overflowing numbers; the reference does not.
+    assert parse_context(["account.plan=NaN", "account.seats=Infinity"]) == {
+        "account": {"plan": "NaN", "seats": "Infinity"}
+    }
+    for bad in ['{"seats": NaN}', '{"seats": 1e999}', '{"seats": -Infinity}']:
+        with pytest.raises(ValueError, match="is not valid JSON"):
+            parse_context([bad])
