@@ -269,11 +269,14 @@ class _TlsServer(http.server.ThreadingHTTPServer):
 
 
 class HttpsServer:
-    """A TLS HTTP server on 127.0.0.1 in a thread; subclasses implement `handle`."""
+    """A TLS HTTP server on 127.0.0.1 in a thread; subclasses implement `handle`.
 
-    def __init__(self, pki: Pki) -> None:
+    `port` 0 picks a free port; passing the port of a stopped server brings it back at the
+    same address (for "server down, then back" tests)."""
+
+    def __init__(self, pki: Pki, *, port: int = 0) -> None:
         self.requests: list[tuple[str, str]] = []
-        self._server = _TlsServer(("127.0.0.1", 0), _Handler)
+        self._server = _TlsServer(("127.0.0.1", port), _Handler)
         self._server.owner = self
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(pki.cert_file, pki.key_file)
@@ -300,9 +303,15 @@ class GitHttpsServer(HttpsServer):
     """`git http-backend` over TLS, serving every repository under `project_root`."""
 
     def __init__(
-        self, pki: Pki, project_root: Path, *, username: str | None, password: str | None
+        self,
+        pki: Pki,
+        project_root: Path,
+        *,
+        username: str | None,
+        password: str | None,
+        port: int = 0,
     ) -> None:
-        super().__init__(pki)
+        super().__init__(pki, port=port)
         self.project_root = project_root
         self.username = username
         self.password = password
@@ -375,8 +384,8 @@ class Archive:
 class ArchiveServer(HttpsServer):
     """Serves archives with validators, bearer auth, conditional GET and redirects."""
 
-    def __init__(self, pki: Pki, *, token: str | None = None) -> None:
-        super().__init__(pki)
+    def __init__(self, pki: Pki, *, token: str | None = None, port: int = 0) -> None:
+        super().__init__(pki, port=port)
         self.token = token
         self.archives: dict[str, Archive] = {}
         self.redirects: dict[str, str] = {}
@@ -439,12 +448,14 @@ def make_ssh_keys() -> SshKeys:
 
 
 class GitSshServer:
-    """An asyncssh server on 127.0.0.1 running `git-upload-pack` for exec requests."""
+    """An asyncssh server on 127.0.0.1 running `git-upload-pack` for exec requests.
 
-    def __init__(self, keys: SshKeys, project_root: Path) -> None:
+    `port` 0 picks a free port; the port of a stopped server brings it back there."""
+
+    def __init__(self, keys: SshKeys, project_root: Path, *, port: int = 0) -> None:
         self.keys = keys
         self.project_root = project_root
-        self.port = 0
+        self.port = port
         self.commands: list[str] = []
         self.auth_failures = 0
         self._loop = asyncio.new_event_loop()
@@ -524,7 +535,7 @@ class GitSshServer:
         self._server = await asyncssh.create_server(
             Server,
             "127.0.0.1",
-            0,
+            self.port,
             server_host_keys=[asyncssh.import_private_key(self.keys.host_private)],
             process_factory=handle,
             encoding=None,
