@@ -36,6 +36,19 @@ def expected_for(workspace: Path) -> dict[str, Any]:
     raise KeyError(workspace)
 
 
+def shared_workspace_params() -> list[Any]:
+    """`shared_workspaces()` as parameters; one skipped parameter naming the data when absent.
+
+    An empty list would make pytest skip with "got empty parameter set", which does not say
+    what is missing.
+    """
+    found = shared_workspaces()
+    if not found:
+        reason = f"conformance data not present at {SHARED}"
+        return [pytest.param(None, id="no-shared-data", marks=pytest.mark.skip(reason=reason))]
+    return [pytest.param(path, id=path.name) for path in found]
+
+
 def require_shared() -> None:
     if not SHARED.is_dir():
         pytest.skip(f"conformance data not present at {SHARED}")

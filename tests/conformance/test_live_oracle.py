@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from tests.conformance import differential
-from tests.conformance.conftest import expected_for, require_shared, shared_workspaces
+from tests.conformance.conftest import (
+    expected_for,
+    require_shared,
+    shared_workspace_params,
+    shared_workspaces,
+)
 from tests.support import oracle
 
 pytestmark = pytest.mark.oracle
@@ -38,7 +43,7 @@ def answers() -> dict[str, list[tuple[dict[str, Any], dict[str, Any], dict[str, 
     return grouped
 
 
-@pytest.mark.parametrize("workspace", WORKSPACES, ids=[p.name for p in WORKSPACES] or None)
+@pytest.mark.parametrize("workspace", shared_workspace_params())
 def test_same_answers_as_reference(
     workspace: Path,
     answers: dict[str, list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]],

@@ -7,12 +7,17 @@ from pathlib import Path
 import pytest
 
 from rototo_operator.engine.lint import lint_tree
-from tests.conformance.conftest import expected_for, require_shared, shared_workspaces
+from tests.conformance.conftest import (
+    expected_for,
+    require_shared,
+    shared_workspace_params,
+    shared_workspaces,
+)
 
 WORKSPACES = shared_workspaces()
 
 
-@pytest.mark.parametrize("workspace", WORKSPACES, ids=[path.name for path in WORKSPACES] or None)
+@pytest.mark.parametrize("workspace", shared_workspace_params())
 def test_lint_matches_recorded_rules(workspace: Path) -> None:
     require_shared()
     expected = expected_for(workspace)
