@@ -119,12 +119,20 @@ class KubeCluster:
         await self.api_client.close()
 
     async def _call(self, coro: Any) -> Any:
+        import aiohttp
         from kubernetes_asyncio.client.exceptions import ApiException
 
         try:
             return await coro
         except ApiException as error:
             raise KubeError(int(error.status or 0), _api_message(error)) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            # No answer at all (API server down, restarting or unreachable): a failed call
+            # like any other, named plainly, rather than the HTTP stack's traceback in the
+            # log every attempt, or in the CLI's output.
+            raise KubeError(
+                0, f"cannot reach the API server: {error or type(error).__name__}"
+            ) from None
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         plain: dict[str, Any] = self.api_client.sanitize_for_serialization(obj)

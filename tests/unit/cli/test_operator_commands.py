@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +102,42 @@ def test_refresh_and_status_flags() -> None:
     assert (args.name, args.namespace, args.wait, args.timeout) == ("cfg", "payments", True, 120.0)
     args = build_parser().parse_args(["status", "-A"])
     assert args.all_namespaces is True
+
+
+@pytest.mark.parametrize("argv", [["status", "-A"], ["refresh", "cfg", "-n", "payments"]])
+def test_an_unreachable_api_server_is_a_clear_error_not_a_traceback(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "gone",
+                        "cluster": {
+                            "server": f"https://127.0.0.1:{port}",
+                            "insecure-skip-tls-verify": True,
+                        },
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "gone", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    args = build_parser().parse_args(argv)
+    assert args.handler(args) == 1
+    err = capsys.readouterr().err
+    assert f"rototo-operator {argv[0]}: cannot reach the API server" in err
+    assert "Traceback" not in err
