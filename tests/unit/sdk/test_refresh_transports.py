@@ -101,28 +101,20 @@ class GitFile(Transport):
         self.repo.bare.with_suffix(".away").rename(self.repo.bare)
 
 
-class GitHttps(Transport):
-    name = "git+https"
+class ServedTransport(Transport):
+    """A transport behind a loopback server that stops and restarts at the same port."""
 
     def __init__(self, tmp_path: Path) -> None:
         super().__init__(tmp_path)
-        self.pki = git_servers.make_pki(tmp_path / "pki")
-        self.credentials = sources.Credentials(
-            username=USER, password=PASSWORD, ca_bundle=self.pki.ca_pem
-        )
-        self.server: git_servers.GitHttpsServer | None = None
+        self.server: Any = None
         self.port = 0
-        self.up()
 
-    @property
-    def source(self) -> str:
-        return f"git+https://127.0.0.1:{self.port}/config.git#main"
+    def serve(self) -> Any:
+        """A new (not yet started) server at `self.port` (0: any free port)."""
+        raise NotImplementedError
 
     def up(self) -> None:
-        assert self.repo is not None
-        server = git_servers.GitHttpsServer(
-            self.pki, self.repo.bare.parent, username=USER, password=PASSWORD, port=self.port
-        )
+        server = self.serve()
         server.__enter__()
         self.server, self.port = server, server.port
 
@@ -135,15 +127,35 @@ class GitHttps(Transport):
             self.server = None
 
 
-class GitSsh(Transport):
+class GitHttps(ServedTransport):
+    name = "git+https"
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        self.pki = git_servers.make_pki(tmp_path / "pki")
+        self.credentials = sources.Credentials(
+            username=USER, password=PASSWORD, ca_bundle=self.pki.ca_pem
+        )
+        self.up()
+
+    @property
+    def source(self) -> str:
+        return f"git+https://127.0.0.1:{self.port}/config.git#main"
+
+    def serve(self) -> Any:
+        assert self.repo is not None
+        return git_servers.GitHttpsServer(
+            self.pki, self.repo.bare.parent, username=USER, password=PASSWORD, port=self.port
+        )
+
+
+class GitSsh(ServedTransport):
     name = "git+ssh"
 
     def __init__(self, tmp_path: Path) -> None:
         pytest.importorskip("asyncssh", reason="asyncssh (test extra) serves SSH in these tests")
         super().__init__(tmp_path)
         self.keys = git_servers.make_ssh_keys()
-        self.server: git_servers.GitSshServer | None = None
-        self.port = 0
         self.up()
         # The host key is pinned: the same key at the same port after a restart.
         self.credentials = sources.Credentials(
@@ -156,22 +168,12 @@ class GitSsh(Transport):
         assert self.repo is not None
         return f"git+ssh://git@127.0.0.1:{self.port}{self.repo.bare}#main"
 
-    def up(self) -> None:
+    def serve(self) -> Any:
         assert self.repo is not None
-        server = git_servers.GitSshServer(self.keys, self.repo.bare.parent, port=self.port)
-        server.__enter__()
-        self.server, self.port = server, server.port
-
-    def down(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.__exit__(None, None, None)
-            self.server = None
+        return git_servers.GitSshServer(self.keys, self.repo.bare.parent, port=self.port)
 
 
-class HttpsArchive(Transport):
+class HttpsArchive(ServedTransport):
     name = "https archive"
     pinnable = False
 
@@ -180,8 +182,6 @@ class HttpsArchive(Transport):
         self.pki = git_servers.make_pki(tmp_path / "pki")
         self.credentials = sources.Credentials(bearer_token=TOKEN, ca_bundle=self.pki.ca_pem)
         self.archives: dict[str, git_servers.Archive] = {}
-        self.server: git_servers.ArchiveServer | None = None
-        self.port = 0
         self.version = 0
         self.up()
 
@@ -203,19 +203,10 @@ class HttpsArchive(Transport):
         )
         return "http:"  # a digest of the validator: only the prefix is known here
 
-    def up(self) -> None:
+    def serve(self) -> Any:
         server = git_servers.ArchiveServer(self.pki, token=TOKEN, port=self.port)
-        server.archives = self.archives
-        server.__enter__()
-        self.server, self.port = server, server.port
-
-    def down(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.__exit__(None, None, None)
-            self.server = None
+        server.archives = self.archives  # the published versions outlive a restart
+        return server
 
 
 TRANSPORTS: dict[str, type[Transport]] = {
