@@ -16,6 +16,10 @@ interrupted (it runs inside libgit2 or a blocking socket read until its own time
 cancelled attempt has already cleared its `refreshing` mark and published nothing, so
 the process exits without those threads.
 
+With `--namespace` naming only exact namespaces, kopf's cluster scanning is off (see
+`fixed_namespaces`), so the operator makes no cluster-scoped request beyond discovery; a
+CRD installed or changed after start is then noticed only on restart.
+
 Limits: one process; the kopf reactor and all loops share one event loop, and blocking
 work (git, compile) runs in worker threads via the load service.
 """
@@ -135,6 +139,24 @@ async def run(options: Options) -> int:
     return 1 if lost else 0
 
 
+# Characters that make a kopf namespace pattern a glob, a negation or a list.
+_PATTERN_CHARACTERS = frozenset("*?!,")
+
+
+def fixed_namespaces(namespaces: Sequence[str]) -> bool:
+    """True when the operator watches a fixed set of namespaces named exactly.
+
+    Then kopf's cluster scanning is switched off: it serves exactly those names instead of
+    listing and watching Namespaces, and it reads the API groups once through discovery
+    (granted to every authenticated user) instead of watching CustomResourceDefinitions.
+    So a namespaced operator needs no cluster-scoped permission at all. A glob such as
+    `team-*` still needs the Namespace watch to find matching namespaces, so any pattern
+    keeps scanning on; so does cluster-wide mode (no namespaces), which keeps noticing CRD
+    changes without a restart.
+    """
+    return bool(namespaces) and not any(_PATTERN_CHARACTERS & set(ns) for ns in namespaces)
+
+
 async def _operate(
     options: Options,
     workspaces: loops.Registry,
@@ -158,9 +180,12 @@ async def _operate(
     guard = asyncio.create_task(guard_leadership(), name="leadership")
     kopf_registry = handlers.build_registry(workspaces, grace=options.shutdown_grace, stopping=stop)
     namespaces = list(options.namespaces)
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = fixed_namespaces(namespaces)
     try:
         await kopf.operator(
             registry=kopf_registry,
+            settings=settings,
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
