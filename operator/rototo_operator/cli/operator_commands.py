@@ -124,7 +124,7 @@ def register(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from rototo_operator.controller import runner
+    from rototo_operator.controller import kube, runner
 
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
@@ -155,7 +155,12 @@ def run_command(args: argparse.Namespace) -> int:
         identity=args.identity,
         shutdown_grace=args.shutdown_grace,
     )
-    return runner.run_process(options)
+    try:
+        return runner.run_process(options)
+    except kube.KubeError as error:
+        # No credentials, or an API server refusing the start-up calls: say so, no traceback.
+        print(f"rototo-operator run: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 # -- refresh ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ returned decoded and are never logged here.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
@@ -19,6 +20,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
+
+import yaml
 
 from rototo_operator.api import models
 
@@ -81,26 +84,36 @@ def _now() -> str:
 
 
 async def connect(kubeconfig: str | None = None) -> Any:
-    """An ApiClient from $KUBECONFIG (or the given file), else the in-cluster service account."""
+    """An ApiClient from $KUBECONFIG (or the given file), else the in-cluster service account.
+
+    A missing or unreadable kubeconfig or service account is a KubeError naming where the
+    credentials were looked for, never a traceback from the client's loader."""
     from kubernetes_asyncio import client, config
 
     loader: Any = config
     path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path:
-        first = path.split(os.pathsep)[0]
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=first, client_configuration=configuration)
-        return client.ApiClient(configuration)
     default = Path.home() / ".kube" / "config"
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
-        loader.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
-    if default.is_file():
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=str(default), client_configuration=configuration)
-        return client.ApiClient(configuration)
-    raise KubeError(0, "no Kubernetes credentials: set KUBECONFIG or run in a cluster")
+    configuration = client.Configuration()
+    try:
+        if path:
+            first = path.split(os.pathsep)[0]
+            where = f"kubeconfig {first}"
+            if not await asyncio.to_thread(os.path.isfile, first):
+                raise KubeError(0, f"kubeconfig {first} does not exist")
+            await config.load_kube_config(config_file=first, client_configuration=configuration)
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            where = "the in-cluster service account"
+            loader.load_incluster_config(client_configuration=configuration)
+        elif await asyncio.to_thread(default.is_file):
+            where = f"kubeconfig {default}"
+            await config.load_kube_config(
+                config_file=str(default), client_configuration=configuration
+            )
+        else:
+            raise KubeError(0, "no Kubernetes credentials: set KUBECONFIG or run in a cluster")
+    except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as error:
+        raise KubeError(0, f"cannot load Kubernetes credentials from {where}: {error}") from None
+    return client.ApiClient(configuration)
 
 
 class KubeCluster:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,4 +142,27 @@ def test_an_unreachable_api_server_is_a_clear_error_not_a_traceback(
     assert args.handler(args) == 1
     err = capsys.readouterr().err
     assert f"rototo-operator {argv[0]}: cannot reach the API server" in err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """`run` tunes logger levels for the process; put them back for the other tests."""
+    names = ["", "kopf.objects", "kubernetes_asyncio", "rototo_operator.sdk.refresher"]
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("logging_restored")
+def test_run_without_credentials_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent-kubeconfig"))
+    args = build_parser().parse_args(["run", "--standalone", "--metrics-port", "0"])
+    assert args.handler(args) == 1
+    err = capsys.readouterr().err
+    assert "rototo-operator run: kubeconfig" in err
+    assert "absent-kubeconfig does not exist" in err
     assert "Traceback" not in err
