@@ -170,16 +170,13 @@ def test_cluster_wide_mode_binds_one_cluster_role(helm: Path, tmp_path: Path) ->
             assert rule["verbs"] == ["get"], "secrets are read by name, never listed"
 
 
-def test_namespaced_mode_grants_only_discovery_reads_cluster_wide(
-    helm: Path, tmp_path: Path
-) -> None:
+def test_namespaced_mode_grants_nothing_cluster_wide(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path, SCENARIOS["namespaced"])
-    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    for rule in cluster_role["rules"]:
-        assert is_cluster_scoped(rule), f"{rule} is granted in every namespace"
-        assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     roles = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"}
     assert roles == {"team-a", "team-b", "rototo-system"}, "one per watched ns + leader election"
+    bound = {d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"}
+    assert bound == roles
     args = kube.find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=team-a" in args
     assert "--namespace=team-b" in args
@@ -215,10 +212,6 @@ def rule_set(rules: Any) -> set[tuple[tuple[str, ...], tuple[str, ...], tuple[st
     }
 
 
-def is_cluster_scoped(rule: Any) -> bool:
-    return bool({"customresourcedefinitions", "namespaces"} & set(rule["resources"]))
-
-
 def test_cluster_wide_rbac_is_exactly_the_operators_rules(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path, {})
     assert rule_set(kube.find(docs, "ClusterRole")["rules"]) == rule_set(rbac.CLUSTER_RULES)
@@ -227,17 +220,10 @@ def test_cluster_wide_rbac_is_exactly_the_operators_rules(helm: Path, tmp_path: 
     assert rule_set(leader["rules"]) == rule_set(rbac.LEASE_RULES)
 
 
-def test_namespaced_rbac_splits_the_operators_rules_by_scope(helm: Path, tmp_path: Path) -> None:
+def test_namespaced_roles_are_exactly_the_namespaced_rules(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path, SCENARIOS["namespaced"])
-    namespaced = rule_set(r for r in rbac.CLUSTER_RULES if not is_cluster_scoped(r))
-    cluster = rule_set(r for r in rbac.CLUSTER_RULES if is_cluster_scoped(r))
     for namespace in SCENARIOS["namespaced"]["watchNamespaces"]:
         (role,) = [
             d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == namespace
         ]
-        assert rule_set(role["rules"]) == namespaced
-    discovery = kube.find(docs, "ClusterRole")
-    namespaces = rule_set(
-        [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
-    )
-    assert rule_set(discovery["rules"]) == cluster | namespaces
+        assert rule_set(role["rules"]) == rule_set(rbac.NAMESPACED_RULES)

@@ -1,13 +1,22 @@
 """The operator's Kubernetes permissions: one truth for the chart, the docs and the tests.
 
-`CLUSTER_RULES` go in a ClusterRole bound to the operator's ServiceAccount (or in a Role
-per namespace when the operator is narrowed with `--namespace`); `LEASE_RULES` go in a Role
-in the operator's own namespace, for leader election. `docs/rbac-rules.yaml` is generated
-from here (`python -m rototo_operator.controller.rbac`) and a unit test fails on drift; an
-integration test runs the operator with a ServiceAccount holding exactly these rules.
+`NAMESPACED_RULES` are what the operator needs in every namespace it watches: one ClusterRole
+bound cluster-wide when it watches all namespaces, or one Role per namespace when `--namespace`
+names them. `CLUSTER_WIDE_RULES` are cluster-scoped and granted only in cluster-wide mode:
+kopf watches CustomResourceDefinitions there to notice CRD changes without a restart. With
+exact `--namespace` names kopf's scanning is off (`runner.fixed_namespaces`) and the operator
+makes no cluster-scoped request beyond API discovery, which Kubernetes grants every
+authenticated user (`system:discovery`). `CLUSTER_RULES` is the union, the cluster-wide
+ClusterRole. `LEASE_RULES` go in a Role in the operator's own namespace, for leader election.
+
+`docs/rbac-rules.yaml` is generated from here (`python -m rototo_operator.controller.rbac`)
+and a unit test fails on drift; integration tests run the operator with a ServiceAccount
+holding exactly these rules, in both modes.
 
 Why each rule exists is in `WHY`; nothing here grants delete on anything (the ConfigMap is
 garbage-collected through its ownerReference) or any access to Secrets beyond `get`.
+Limits: a `--namespace` glob (e.g. `team-*`) needs list/watch on Namespaces, which neither
+mode's rules grant; grant it yourself if you use one.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ class Rule(TypedDict):
     verbs: list[str]
 
 
-CLUSTER_RULES: tuple[Rule, ...] = (
+NAMESPACED_RULES: tuple[Rule, ...] = (
     {"apiGroups": ["rototo.dev"], "resources": ["workspaces"], "verbs": ["get", "list", "watch"]},
     {
         "apiGroups": ["rototo.dev"],
@@ -36,12 +45,17 @@ CLUSTER_RULES: tuple[Rule, ...] = (
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "create", "patch"]},
+)
+
+CLUSTER_WIDE_RULES: tuple[Rule, ...] = (
     {
         "apiGroups": ["apiextensions.k8s.io"],
         "resources": ["customresourcedefinitions"],
         "verbs": ["list", "watch"],
     },
 )
+
+CLUSTER_RULES: tuple[Rule, ...] = NAMESPACED_RULES + CLUSTER_WIDE_RULES
 
 LEASE_RULES: tuple[Rule, ...] = (
     {
@@ -61,7 +75,10 @@ WHY: dict[str, str] = {
     "configmaps": "publish the compiled model; watch (label-selected) to restore hand edits",
     "secrets": "read spec.secretRef in the Workspace's own namespace; never list or watch",
     "events": "RefreshFailed / Published / OutputRestored events; repeats bump a count",
-    "customresourcedefinitions": "kopf discovers the Workspace resource and notices CRD changes",
+    "customresourcedefinitions": (
+        "cluster-wide mode only: kopf watches CRDs to notice Workspace CRD changes without a "
+        "restart (namespaced mode finds the resource once through discovery)"
+    ),
     "leases": "leader election: one active replica (operator namespace only)",
 }
 
@@ -71,14 +88,17 @@ def render_yaml() -> str:
     import yaml
 
     doc = {
-        "clusterRules": [dict(r) for r in CLUSTER_RULES],
+        "namespacedRules": [dict(r) for r in NAMESPACED_RULES],
+        "clusterWideRules": [dict(r) for r in CLUSTER_WIDE_RULES],
         "leaseRules": [dict(r) for r in LEASE_RULES],
         "why": dict(WHY),
     }
     header = (
         "# The operator's RBAC rules, generated from operator/rototo_operator/controller/rbac.py\n"
         "# (`python -m rototo_operator.controller.rbac > docs/rbac-rules.yaml`); do not edit.\n"
-        "# clusterRules: ClusterRole (or a Role per watched namespace with --namespace).\n"
+        "# namespacedRules: in every watched namespace (a ClusterRole when watching all of them,\n"
+        "#   else a Role per --namespace).\n"
+        "# clusterWideRules: cluster-scoped, added to that ClusterRole in cluster-wide mode only.\n"
         "# leaseRules: Role in the operator's own namespace, for leader election.\n"
     )
     return header + yaml.safe_dump(doc, sort_keys=False, width=100)

@@ -23,3 +23,10 @@ def test_least_privilege() -> None:
     for rule in rules:
         for resource in rule["resources"]:
             assert resource in rbac.WHY, f"say why the operator needs {resource}"
+
+
+def test_namespaced_mode_needs_no_cluster_scoped_resource() -> None:
+    cluster_scoped = {"customresourcedefinitions", "namespaces", "clusterroles", "nodes"}
+    for rule in rbac.NAMESPACED_RULES:
+        assert not cluster_scoped & set(rule["resources"]), rule
+    assert rbac.CLUSTER_RULES == rbac.NAMESPACED_RULES + rbac.CLUSTER_WIDE_RULES
