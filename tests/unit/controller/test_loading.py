@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -113,3 +115,29 @@ def test_secret_keys_map_to_credentials(data: dict[str, str], expected: dict[str
 
 def test_a_secret_without_known_keys_means_no_credentials() -> None:
     assert reconcile.credentials_from_secret({"unrelated": "x"}) is None
+
+
+async def test_stages_of_different_sources_run_at_most_max_concurrent_at_once() -> None:
+    loads = service()  # max_concurrent=2
+    sources = [f"{GIT.replace('config', f'config-{index}')}#main" for index in range(6)]
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    class SlowStager(FakeStager):
+        def stage(self, source: str) -> fakes.FakeStaged:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(0.05)  # blocking work in a worker thread, as a real fetch is
+            with lock:
+                running -= 1
+            return super().stage(source)
+
+    loads._stager_factory = SlowStager
+    for source in sources:
+        FakeStager.versions[source] = "git:" + "2" * 40
+    results = await asyncio.gather(*(loads.load(source, None, None) for source in sources))
+    assert len(results) == len(sources)
+    assert peak == 2, "the --max-concurrent-refreshes bound"
+    assert loads.stage_count == len(sources)
