@@ -1,10 +1,9 @@
 """Tokens of the expression profile, read the way the reference reads them.
 
-The reference scans the UTF-8 bytes of the source. Outside string literals only ASCII
-is allowed. Inside a string literal every byte that is not part of an escape becomes
-one character with that byte's value, so a literal `"é"` (bytes C3 A9) is the
-two-character string "Ã©". This module keeps that reading on purpose: a literal must
-compare with context values exactly as it does in the reference engine.
+The source is scanned as UTF-8 bytes. Outside string literals only ASCII is allowed;
+inside one, text is decoded as UTF-8, so `"é"` is the one-character string "é". The
+reference instead turns every byte into a character ("Ã©"), which breaks its documented
+Unicode string helpers; we follow the documentation (docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -180,15 +179,16 @@ def _string(data: bytes, index: int, at: _CharOffsets) -> tuple[str, int]:
     index += 1
     out: list[str] = []
     length = len(data)
+    run = index  # start of the current run of unescaped bytes
     while index < length:
         byte = data[index]
         index += 1
+        if byte != quote and byte != ord("\\"):
+            continue
+        # Quotes and backslashes are ASCII, so a run never splits a UTF-8 sequence.
+        out.append(data[run : index - 1].decode("utf-8", errors="surrogatepass"))
         if byte == quote:
             return "".join(out), index
-        if byte != ord("\\"):
-            # One character per byte: the reference's reading of non-ASCII text.
-            out.append(chr(byte))
-            continue
         if index >= length:
             raise ExpressionSyntaxError("unterminated string escape", at(index))
         escaped = data[index]
@@ -199,6 +199,7 @@ def _string(data: bytes, index: int, at: _CharOffsets) -> tuple[str, int]:
                 f"unsupported string escape: \\{chr(escaped)}", at(index - 2)
             )
         out.append(replacement)
+        run = index
     raise ExpressionSyntaxError("unterminated string literal", at(length))
 
 

@@ -21,7 +21,7 @@ from rototo_operator.engine.expressions import (
     QualifierEvaluator,
     parse_expression,
 )
-from tests.support import oracle
+from tests.support import deviations, oracle
 
 Case = tuple[str, Any]  # (when expression, context object)
 Outcome = dict[str, Any]
@@ -144,10 +144,15 @@ def same(reference: Outcome, mine: Outcome) -> bool:
 
 
 def mismatches(cases: Sequence[Case]) -> list[str]:
-    """Human-readable lines for every case where the engines disagree."""
+    """Human-readable lines for every case where the engines disagree.
+
+    Cases covered by a documented deviation (non-ASCII string literals, see
+    docs/compatibility.md) are left out; unit tests pin our behaviour for them.
+    """
+    compared = [case for case in cases if not deviations.non_ascii_string_literal(case[0])]
     return [
         f"{case[0]!r} with {json.dumps(case[1], ensure_ascii=False)}: "
         f"reference {reference}, ours {mine}"
-        for case, reference, mine in compare(cases)
+        for case, reference, mine in compare(compared)
         if not same(reference, mine)
     ]

@@ -104,9 +104,12 @@ def test_string_literals_and_escapes() -> None:
     }
 
 
-def test_non_ascii_string_literal_is_read_byte_per_character() -> None:
-    # The reference pushes each UTF-8 byte as one character (see docs/expressions.md).
-    assert tree('"é"') == lit("\u00c3\u00a9")
+def test_non_ascii_string_literal_is_decoded_as_utf8() -> None:
+    # The reference pushes each UTF-8 byte as one character; we follow the documentation
+    # (docs/compatibility.md). Escapes and multi-byte text mix freely.
+    assert tree('"é"') == lit("é")
+    assert tree('"日\\n本\\"語"') == lit('日\n本"語')
+    assert tree("'😀'") == lit("😀")
 
 
 def test_paths_in_dot_and_bracket_form() -> None:
