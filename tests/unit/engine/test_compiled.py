@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
+from rototo_operator.engine import compiled, expressions
 from rototo_operator.engine.compiled import (
     FORMAT,
     CompiledModel,
@@ -175,3 +176,25 @@ def test_sequences_and_non_finite_floats_convert_like_json() -> None:
         "payout-delay-days", context, validate_context=False
     )
     assert value == 3
+
+
+def test_expressions_are_built_once_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = CompiledModel.from_bytes(compile_account().to_bytes())
+
+    def answers() -> dict[str, Any]:
+        return {
+            **{v: loaded.resolve_variable(v, ENTERPRISE) for v in loaded.variable_ids},
+            **{q: loaded.resolve_qualifier(q, ENTERPRISE) for q in loaded.qualifier_ids},
+        }
+
+    before = answers()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an expression was parsed or compiled during resolution")
+
+    monkeypatch.setattr(compiled, "expression_from_json", refuse)
+    monkeypatch.setattr(expressions, "parse_expression", refuse)
+    monkeypatch.setattr(expressions.Expression, "compile", refuse)
+    assert loaded.qualifier_ids
+    for _ in range(3):
+        assert answers() == before
