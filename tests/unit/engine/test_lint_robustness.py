@@ -13,59 +13,7 @@ from hypothesis import strategies as st
 from rototo_operator.engine.compiled import compile_tree
 from rototo_operator.engine.lint import lint_tree
 from rototo_operator.errors import RototoError
-
-SCHEMA_WORDS = [
-    "type",
-    "properties",
-    "items",
-    "allOf",
-    "anyOf",
-    "oneOf",
-    "$ref",
-    "$defs",
-    "required",
-    "x-rototo-catalog-ref",
-    "x-rototo-ui",
-    "widget",
-    "min",
-    "max",
-    "enum",
-    "$id",
-    "a",
-    "e",
-]
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5) | st.sampled_from(["", "e", "object", "#/a"]),
-    lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(st.sampled_from(SCHEMA_WORDS), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-TOML_PIECES = [
-    "schema_version = 1\n",
-    'type = "catalog:c"\n',
-    'type = "list<int>"\n',
-    "[resolve]\n",
-    'default = "e"\n',
-    "[[resolve.rule]]\n",
-    "when = 'qualifier[\"q\"]'\n",
-    'value = "e"\n',
-    "query = 'entry.a == 1'\n",
-    "[values]\n",
-    "x = [1,\n",
-    "when = 5\n",
-    "rule = [1]\n",
-    "é = '😀'\n",
-]
-toml_texts = st.lists(st.sampled_from(TOML_PIECES), max_size=8).map("".join)
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> None:
-    for relative, content in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+from tests.support.workspace_strategies import json_values, toml_texts, write
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
