@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,52 @@ class OperatorProcess:
         self._log_file.close()
 
 
+def start_operator(
+    kubeconfig: Path, work: Path, label: str, *args: str, cache_dir: Path | None = None
+) -> OperatorProcess:
+    """A healthy `rototo-operator run` logging to `work/<label>.log`.
+
+    Its `--cache-dir` is `work/<label>-cache` unless `cache_dir` is given (pass one to
+    keep the cache across a restart). `args` come last, so they can override."""
+    proc = OperatorProcess(
+        kubeconfig,
+        work / f"{label}.log",
+        "--cache-dir",
+        str(cache_dir if cache_dir is not None else work / f"{label}-cache"),
+        *args,
+    )
+    try:
+        proc.wait_healthy()
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
+@contextlib.contextmanager
+def running_operator(
+    kubeconfig: Path, work: Path, *args: str, label: str = "operator"
+) -> Iterator[OperatorProcess]:
+    """`start_operator` for a block; on leaving, SIGTERM and (unless failing) exit code 0."""
+    proc = start_operator(kubeconfig, work, label, *args)
+    try:
+        yield proc
+    finally:
+        code = proc.terminate()
+    assert code == 0, f"operator exit code {code}:\n{proc.log_text()}"
+
+
+@contextlib.contextmanager
+def workspace_namespace(kubectl: Kubectl, prefix: str) -> Iterator[str]:
+    """A fresh namespace (the Workspace CRD installed) for a block; deleted without waiting."""
+    apply_crd(kubectl)
+    name = make_namespace(kubectl, prefix)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
 def apply_crd(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(CRD_FILE))
     kubectl(
@@ -212,6 +258,12 @@ def make_namespace(kubectl: Kubectl, prefix: str) -> str:
 
 def create(kubectl: Kubectl, name: str, namespace: str, source: str, **spec: Any) -> None:
     kubectl("apply", "-f", "-", input=workspace_yaml(name, namespace, source, **spec))
+
+
+def patch_spec(kubectl: Kubectl, namespace: str, name: str, **spec: Any) -> None:
+    """Merge `spec` fields into Workspace `name` with `kubectl patch` (a spec change)."""
+    body = json.dumps({"spec": spec})
+    kubectl("patch", "workspace", name, "-n", namespace, "--type", "merge", "-p", body)
 
 
 def published(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:

@@ -25,16 +25,18 @@ from tests.integration.operator_support import (
     VARIABLE,
     GitRepo,
     OperatorProcess,
-    apply_crd,
     condition,
     create,
     events_for,
     eventually,
     get_json,
     make_namespace,
+    patch_spec,
     published,
+    running_operator,
     status_of,
     wait_ready,
+    workspace_namespace,
 )
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -42,10 +44,8 @@ from tests.integration.operator_support import (
 
 @pytest.fixture(scope="module")
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    apply_crd(kubectl)
-    name = make_namespace(kubectl, "op")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with workspace_namespace(kubectl, "op") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +53,9 @@ def operator(
     cluster: Path, namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     work = tmp_path_factory.mktemp("operator")
-    proc = OperatorProcess(
-        cluster,
-        work / "operator.log",
-        "--allow-local-sources",
-        "--standalone",
-        "--namespace",
-        namespace,
-        "--cache-dir",
-        str(work / "cache"),
-    )
-    proc.wait_healthy()
-    yield proc
-    code = proc.terminate()
-    assert code == 0, f"operator exit code {code}:\n{proc.log_text()}"
+    args = ("--allow-local-sources", "--standalone", "--namespace", namespace)
+    with running_operator(cluster, work, *args) as proc:
+        yield proc
 
 
 @pytest.fixture
@@ -392,6 +381,22 @@ def test_pinned_commit_is_immutable(
     assert status["lastAttempt"] == attempt
     assert status["currentFingerprint"] == f"git:{sha}"
 
+    # A manual refresh of a pinned commit is answered "immutable", without fetching.
+    done = subprocess.run(
+        [str(OPERATOR), "refresh", ws_name, "-n", namespace, "--wait", "--timeout", "60"],
+        env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"immutable: {sha[:8]}"), done.stdout
+    status = status_of(kubectl, namespace, ws_name)
+    assert status["lastRefreshOutcome"] == "immutable"
+    assert status["lastHandledRefreshRequest"] is not None
+    assert status["currentFingerprint"] == f"git:{sha}"
+
 
 def test_suspend_stops_refreshing(
     kubectl: Kubectl, operator: OperatorProcess, namespace: str, repo: GitRepo, ws_name: str
@@ -399,17 +404,7 @@ def test_suspend_stops_refreshing(
     first = repo.git("rev-parse", "HEAD")
     create(kubectl, ws_name, namespace, repo.source(), periodSeconds=1)
     wait_ready(kubectl, namespace, ws_name, f"git:{first}")
-    kubectl(
-        "patch",
-        "workspace",
-        ws_name,
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec": {"suspend": true}}',
-    )
+    patch_spec(kubectl, namespace, ws_name, suspend=True)
     eventually(
         lambda: (
             condition(status_of(kubectl, namespace, ws_name), "Ready").get("reason") == "Suspended"
@@ -419,17 +414,7 @@ def test_suspend_stops_refreshing(
     repo.commit_value("6000")
     time.sleep(3)
     assert status_of(kubectl, namespace, ws_name)["currentFingerprint"] == f"git:{first}"
-    kubectl(
-        "patch",
-        "workspace",
-        ws_name,
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec": {"suspend": false}}',
-    )
+    patch_spec(kubectl, namespace, ws_name, suspend=False)
     wait_ready(kubectl, namespace, ws_name, f"git:{repo.git('rev-parse', 'HEAD')}")
 
 
@@ -577,17 +562,7 @@ def test_stale_turns_true_on_a_timer_while_nothing_else_happens(
     create(kubectl, ws_name, namespace, repo.source(), periodSeconds=1, maxStalenessSeconds=3)
     wait_ready(kubectl, namespace, ws_name)
     # Suspended: no attempt will succeed any more, so only the timer can flip it.
-    kubectl(
-        "patch",
-        "workspace",
-        ws_name,
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec": {"suspend": true}}',
-    )
+    patch_spec(kubectl, namespace, ws_name, suspend=True)
     status = eventually(
         lambda: (s := status_of(kubectl, namespace, ws_name)).get("stale") is True and s,
         what="stale after maxStalenessSeconds",
@@ -610,17 +585,7 @@ def test_a_spec_change_refreshes_at_once(
     repo.git("checkout", "-q", "-b", "canary")
     canary = repo.commit_value("7777")
     started = time.monotonic()
-    kubectl(
-        "patch",
-        "workspace",
-        ws_name,
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"spec": {"source": repo.source("canary")}}),
-    )
+    patch_spec(kubectl, namespace, ws_name, source=repo.source("canary"))
     status = wait_ready(kubectl, namespace, ws_name, f"git:{canary}")
     assert time.monotonic() - started < 30, "not waiting for the one-hour period"
     assert status["observedGeneration"] == 2

@@ -24,17 +24,17 @@ from tests.cluster.launcher import Kubectl
 from tests.integration.operator_support import (
     VARIABLE,
     OperatorProcess,
-    apply_crd,
     apply_secret,
     condition,
     create,
     events_for,
     eventually,
-    make_namespace,
     published,
+    running_operator,
     status_of,
     wait_failed,
     wait_ready,
+    workspace_namespace,
 )
 from tests.support.git_servers import (
     Archive,
@@ -71,10 +71,8 @@ def secret_value(label: str) -> str:
 
 @pytest.fixture(scope="module")
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    apply_crd(kubectl)
-    name = make_namespace(kubectl, "cred")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with workspace_namespace(kubectl, "cred") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -82,22 +80,10 @@ def operator(
     cluster: Path, namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     work = tmp_path_factory.mktemp("operator")
-    proc = OperatorProcess(
-        cluster,
-        work / "operator.log",
-        "--standalone",
-        # The most verbose level: no secret may reach the log even then.
-        "--log-level",
-        "DEBUG",
-        "--namespace",
-        namespace,
-        "--cache-dir",
-        str(work / "cache"),
-    )
-    proc.wait_healthy()
-    yield proc
-    code = proc.terminate()
-    assert code == 0, f"operator exit code {code}:\n{proc.log_text()}"
+    # The most verbose level: no secret may reach the log even then.
+    args = ("--standalone", "--log-level", "DEBUG", "--namespace", namespace)
+    with running_operator(cluster, work, *args) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -18,25 +18,22 @@ import pytest
 from tests.cluster.launcher import Kubectl
 from tests.integration.operator_support import (
     GitRepo,
-    OperatorProcess,
-    apply_crd,
     condition,
     create,
     eventually,
     get_json,
-    make_namespace,
     published,
+    start_operator,
     status_of,
     wait_ready,
+    workspace_namespace,
 )
 
 
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    apply_crd(kubectl)
-    name = make_namespace(kubectl, "life")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with workspace_namespace(kubectl, "life") as name:
+        yield name
 
 
 @pytest.fixture
@@ -44,18 +41,10 @@ def repo(tmp_path: Path) -> GitRepo:
     return GitRepo(tmp_path / "repo")
 
 
-def start(cluster: Path, tmp_path: Path, label: str, *args: str) -> OperatorProcess:
-    proc = OperatorProcess(
-        cluster, tmp_path / f"{label}.log", "--cache-dir", str(tmp_path / f"{label}-cache"), *args
-    )
-    proc.wait_healthy()
-    return proc
-
-
 def test_local_sources_are_refused_without_the_flag(
     cluster: Path, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path
 ) -> None:
-    proc = start(cluster, tmp_path, "strict", "--standalone", "--namespace", namespace)
+    proc = start_operator(cluster, tmp_path, "strict", "--standalone", "--namespace", namespace)
     try:
         create(kubectl, "local", namespace, repo.source(), periodSeconds=1)
         status = eventually(
@@ -77,7 +66,7 @@ def test_sigterm_stops_cleanly_and_a_restart_clears_a_stale_refreshing_mark(
     cluster: Path, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path
 ) -> None:
     sha = repo.git("rev-parse", "HEAD")
-    first = start(
+    first = start_operator(
         cluster,
         tmp_path,
         "first",
@@ -113,7 +102,7 @@ def test_sigterm_stops_cleanly_and_a_restart_clears_a_stale_refreshing_mark(
     )
     assert status_of(kubectl, namespace, "cfg")["refreshing"] is True
 
-    second = start(
+    second = start_operator(
         cluster,
         tmp_path,
         "second",
@@ -159,7 +148,7 @@ def test_two_replicas_one_active_and_the_standby_takes_over(
         "--namespace",
         namespace,
     )
-    active = start(cluster, tmp_path, "a", *election, "--identity", "replica-a")
+    active = start_operator(cluster, tmp_path, "a", *election, "--identity", "replica-a")
     eventually(
         lambda: (
             (get_json(kubectl, "lease", "ha", "-n", namespace) or {})
@@ -169,7 +158,7 @@ def test_two_replicas_one_active_and_the_standby_takes_over(
         ),
         what="replica-a holding the Lease",
     )
-    standby = start(cluster, tmp_path, "b", *election, "--identity", "replica-b")
+    standby = start_operator(cluster, tmp_path, "b", *election, "--identity", "replica-b")
     try:
         first = repo.git("rev-parse", "HEAD")
         create(kubectl, "ha-cfg", namespace, repo.source(), periodSeconds=1)

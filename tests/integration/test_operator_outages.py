@@ -26,14 +26,14 @@ import yaml
 from tests.cluster.launcher import Kubectl
 from tests.integration.operator_support import (
     GitRepo,
-    OperatorProcess,
-    apply_crd,
+    create,
     eventually,
-    make_namespace,
     published,
+    start_operator,
     status_of,
     wait_failed,
     wait_ready,
+    workspace_namespace,
 )
 
 API_DOWN_SECONDS = 12.0
@@ -99,10 +99,8 @@ class TcpProxy:
 
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    apply_crd(kubectl)
-    name = make_namespace(kubectl, "outage")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with workspace_namespace(kubectl, "outage") as name:
+        yield name
 
 
 @pytest.fixture
@@ -143,34 +141,16 @@ def test_git_server_and_api_server_outages_are_survived_without_a_restart(
     kubeconfig, proxy = proxied
     repo = GitRepo(tmp_path / "repo")
     first = repo.git("rev-parse", "HEAD")
-    operator = OperatorProcess(
-        kubeconfig,
-        tmp_path / "operator.log",
-        "--standalone",
-        "--allow-local-sources",
-        "--namespace",
-        namespace,
-        "--cache-dir",
-        str(tmp_path / "cache"),
-    )
+    args = ("--standalone", "--allow-local-sources", "--namespace", namespace)
+    operator = start_operator(kubeconfig, tmp_path, "operator", *args)
     try:
-        operator.wait_healthy()
-        kubectl(
-            "apply",
-            "-f",
-            "-",
-            input=yaml.safe_dump(
-                {
-                    "apiVersion": "rototo.dev/v1alpha1",
-                    "kind": "Workspace",
-                    "metadata": {"name": "cfg", "namespace": namespace},
-                    "spec": {
-                        "source": repo.source(),
-                        "periodSeconds": 1,
-                        "failureBackoff": {"initialSeconds": 1, "maxSeconds": 2},
-                    },
-                }
-            ),
+        create(
+            kubectl,
+            "cfg",
+            namespace,
+            repo.source(),
+            periodSeconds=1,
+            failureBackoff={"initialSeconds": 1, "maxSeconds": 2},
         )
         wait_ready(kubectl, namespace, "cfg", f"git:{first}")
         before = published(kubectl, namespace, "cfg")

@@ -21,22 +21,19 @@ from tests.cluster.launcher import Kubectl
 from tests.integration.operator_support import (
     GitRepo,
     OperatorProcess,
-    apply_crd,
     create,
     events_for,
     eventually,
-    make_namespace,
     published,
     wait_ready,
+    workspace_namespace,
 )
 
 
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    apply_crd(kubectl)
-    name = make_namespace(kubectl, "rbac")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with workspace_namespace(kubectl, "rbac") as name:
+        yield name
 
 
 def token_kubeconfig(admin: Path, token: str, path: Path) -> Path:

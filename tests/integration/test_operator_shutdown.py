@@ -32,16 +32,16 @@ from tests.cluster.launcher import Kubectl
 from tests.integration.operator_support import (
     VARIABLE,
     OperatorProcess,
-    apply_crd,
     apply_secret,
     condition,
     create,
     eventually,
     get_json,
-    make_namespace,
     published,
+    start_operator,
     status_of,
     wait_ready,
+    workspace_namespace,
 )
 from tests.support.git_servers import GitHttpsServer, Pki, Repo, make_pki, require_git
 
@@ -61,10 +61,8 @@ def workspace_files(value: int) -> dict[str, str]:
 
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    apply_crd(kubectl)
-    name = make_namespace(kubectl, "stop")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with workspace_namespace(kubectl, "stop") as name:
+        yield name
 
 
 @dataclasses.dataclass
@@ -90,19 +88,17 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 
 def start(cluster: Path, tmp_path: Path, label: str, namespace: str, *mode: str) -> OperatorProcess:
-    proc = OperatorProcess(
+    return start_operator(
         cluster,
-        tmp_path / f"{label}.log",
+        tmp_path,
+        label,
         "--namespace",
         namespace,
         "--shutdown-grace",
         str(GRACE),
-        "--cache-dir",
-        str(tmp_path / "cache"),
         *(mode or ("--standalone",)),  # last: these override the defaults above
+        cache_dir=tmp_path / "cache",  # one cache across restarts, like a persistent volume
     )
-    proc.wait_healthy()
-    return proc
 
 
 def hold_fetches(served: Served, kubectl: Kubectl, namespace: str, name: str) -> None:
