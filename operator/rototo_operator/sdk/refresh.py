@@ -133,7 +133,11 @@ class RefreshingWorkspace:
             raise ValueError(f"lint must be one of {', '.join(LINT_MODES)}, got {lint!r}")
         backoff.validate_period(period_seconds)
         backoff.validate_failure_backoff(*failure_backoff)
-        loader = loaders.default_loader(source, workspace_token=workspace_token, lint=lint)
+        # Choosing the loader stats the path and may create the process's git cache directory:
+        # file work, so not on the event loop.
+        loader = await asyncio.to_thread(
+            loaders.default_loader, source, workspace_token=workspace_token, lint=lint
+        )
         return await cls.from_loader(
             loader,
             period_seconds=period_seconds,
