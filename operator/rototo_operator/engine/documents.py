@@ -208,30 +208,24 @@ def discover(root: Path) -> SourceSet:
         for path in _sorted_files(resolved / directory):
             if path.suffix == ".toml" and path.stem:
                 add(f"{directory}/{path.name}", kind, {"id": path.stem})  # type: ignore[arg-type]
-    for path in _sorted_files(resolved / "catalogs"):
-        catalog = path.name.removesuffix(".schema.json")
-        if catalog == path.name or not catalog:
-            continue
-        add(f"catalogs/{path.name}", "catalog", {"id": catalog})
-        for entry in _sorted_files(resolved / "catalogs" / f"{catalog}-entries"):
-            if entry.suffix == ".toml" and entry.stem:
-                add(
-                    f"catalogs/{catalog}-entries/{entry.name}",
-                    "catalog_entry",
-                    {"catalog": catalog, "key": entry.stem},
-                )
-    for path in _sorted_files(resolved / "request-contexts"):
-        context = path.name.removesuffix(".schema.json")
-        if context == path.name or not context:
-            continue
-        add(f"request-contexts/{path.name}", "request_context", {"id": context})
-        for entry in _sorted_files(resolved / "request-contexts" / f"{context}-entries"):
-            if entry.suffix == ".json" and entry.stem:
-                add(
-                    f"request-contexts/{context}-entries/{entry.name}",
-                    "request_context_entry",
-                    {"request_context": context, "key": entry.stem},
-                )
+    # Catalogs and request contexts share a layout: `<id>.schema.json` plus `<id>-entries/`.
+    schema_layouts: tuple[tuple[str, DocKind, DocKind, str], ...] = (
+        ("catalogs", "catalog", "catalog_entry", ".toml"),
+        ("request-contexts", "request_context", "request_context_entry", ".json"),
+    )
+    for directory, kind, entry_kind, entry_suffix in schema_layouts:
+        for path in _sorted_files(resolved / directory):
+            schema_id = path.name.removesuffix(".schema.json")
+            if schema_id == path.name or not schema_id:
+                continue
+            add(f"{directory}/{path.name}", kind, {"id": schema_id})
+            for entry in _sorted_files(resolved / directory / f"{schema_id}-entries"):
+                if entry.suffix == entry_suffix and entry.stem:
+                    add(
+                        f"{directory}/{schema_id}-entries/{entry.name}",
+                        entry_kind,
+                        {kind: schema_id, "key": entry.stem},
+                    )
     for path in _sorted_files(resolved / "lint"):
         if path.suffix == ".lua":
             add(f"lint/{path.name}", "custom_lint", {"id": path.stem})
