@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -68,9 +68,28 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+def _canonical_members(document: Mapping[str, Any]) -> dict[str, bytes]:
+    """Each top-level member encoded canonically (`"key":value`), in sorted key order.
+
+    Joined with commas inside braces they are exactly `canonical_json(document)`, so one
+    encoding pass gives both the document's bytes and the digested subset.
+    """
+    return {
+        key: canonical_json(key) + b":" + canonical_json(document[key]) for key in sorted(document)
+    }
+
+
+def _join(members: Iterable[bytes]) -> bytes:
+    return b"{" + b",".join(members) + b"}"
+
+
+def _digest_of(members: Mapping[str, bytes]) -> str:
+    hashed = _join(member for key, member in members.items() if key not in UNHASHED_FIELDS)
+    return "sha256:" + hashlib.sha256(hashed).hexdigest()
+
+
 def content_digest(document: Mapping[str, Any]) -> str:
-    hashed = {key: value for key, value in document.items() if key not in UNHASHED_FIELDS}
-    return "sha256:" + hashlib.sha256(canonical_json(hashed)).hexdigest()
+    return _digest_of(_canonical_members(document))
 
 
 # -- document shape (pydantic) -----------------------------------------------------------
@@ -414,11 +433,15 @@ class _QualifierState:
 class CompiledModel:
     """A loaded runtime model: validated, compiled once, resolved many times."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], *, canonical: bytes | None = None) -> None:
         # Work on the canonical form: objects in sorted key order, as the reference's JSON
-        # maps keep them, so schema validation reports the same first error.
-        data = canonical_json(document)
-        document = json.loads(data)
+        # maps keep them, so schema validation reports the same first error. `canonical`:
+        # the caller already has it, and `document` is parsed from it.
+        if canonical is None:
+            data = canonical_json(document)
+            document = json.loads(data)
+        else:
+            data = canonical
         try:
             parsed = CompiledDocument.model_validate(document)
         except pydantic.ValidationError as error:
@@ -524,13 +547,21 @@ class CompiledModel:
                 f"unsupported compiled model format: {document.get('format')!r} "
                 f"(expected {FORMAT!r})"
             )
-        expected = content_digest(document)
+        try:
+            members = _canonical_members(document)
+        except ValueError as error:  # out-of-range floats parse as inf
+            raise WorkspaceLoadError(f"compiled model is not valid JSON: {error}") from None
+        expected = _digest_of(members)
         if document.get("digest") != expected:
             raise WorkspaceLoadError(
                 f"compiled model digest mismatch: recorded {document.get('digest')!r}, "
                 f"content hashes to {expected!r}"
             )
-        return cls(document)
+        canonical = _join(members.values())
+        if canonical != data:
+            # Not byte-canonical (indented, say): re-read for sorted key order throughout.
+            document = json.loads(canonical)
+        return cls(document, canonical=canonical)
 
     # -- resolution --------------------------------------------------------------------
     def _validate(self, context: Any, allowed: frozenset[str] | None) -> None:

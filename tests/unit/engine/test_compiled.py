@@ -96,7 +96,17 @@ def test_tampered_models_are_refused(mutate: object, message: str) -> None:
         CompiledModel.from_bytes(canonical_json(document))
 
 
-@pytest.mark.parametrize("data", [b"", b"not json", b"[]", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b"\xff\xfe",
+        b'{"format": "rototo.compiled/v1", "x": NaN}',
+        b'{"format": "rototo.compiled/v1", "x": 1e999}',
+    ],
+)
 def test_corrupt_bytes_are_refused(data: bytes) -> None:
     with pytest.raises(WorkspaceLoadError):
         CompiledModel.from_bytes(data)
@@ -198,3 +208,14 @@ def test_expressions_are_built_once_at_load(monkeypatch: pytest.MonkeyPatch) -> 
     assert loaded.qualifier_ids
     for _ in range(3):
         assert answers() == before
+
+
+def test_indented_model_loads_like_the_canonical_one() -> None:
+    model = compile_account()
+    indented = json.dumps(json.loads(model.to_bytes()), indent=2).encode()
+    loaded = CompiledModel.from_bytes(indented)
+    assert loaded.to_bytes() == model.to_bytes()
+    assert loaded.digest == model.digest
+    assert loaded.resolve_variable("account-limits", ENTERPRISE) == model.resolve_variable(
+        "account-limits", ENTERPRISE
+    )
