@@ -21,6 +21,7 @@ Needs the system `git` and the control-plane binaries (built by `make test` or
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -62,16 +63,18 @@ def commit(repo: Path, value: int) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-def request_counts(kubectl: Kubectl) -> tuple[float, float]:
-    """(all API requests, Workspace status writes) so far, from the API server's metrics."""
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def request_counts(kubectl: Kubectl) -> collections.Counter[tuple[str, str, str]]:
+    """API requests so far by (verb, resource, subresource), from the API server's metrics."""
     text = kubectl("get", "--raw", "/metrics").stdout
-    total = writes = 0.0
+    counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
     for labels, value in REQUESTS.findall(text):
-        total += float(value)
-        status = 'resource="workspaces"' in labels and 'subresource="status"' in labels
-        if status and ('verb="PATCH"' in labels or 'verb="UPDATE"' in labels):
-            writes += float(value)
-    return total, writes
+        found = dict(LABEL.findall(labels))
+        key = (found.get("verb", ""), found.get("resource", ""), found.get("subresource", ""))
+        counts[key] += int(float(value))
+    return counts
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -169,21 +172,24 @@ def main() -> None:
             time.sleep(5)  # let the initial attempts' trailing writes settle
 
             cpu_before = process_cpu_seconds(operator.pid)
-            requests_before, writes_before = request_counts(kubectl)
+            before = request_counts(kubectl)
             started = time.monotonic()
             time.sleep(args.window)
             elapsed = time.monotonic() - started
             cpu = process_cpu_seconds(operator.pid) - cpu_before
-            requests_after, writes_after = request_counts(kubectl)
+            delta = request_counts(kubectl)
+            delta.subtract(before)
+            delta[("GET", "", "")] -= 1  # the bench's own metrics scrape
             per_minute = 60 / elapsed
-            # The metrics scrape itself is one request at each end.
-            requests = (requests_after - requests_before - 1) * per_minute
             print(f"  quiet window {elapsed:.0f} s (nothing changes):")
             print(f"    operator CPU {100 * cpu / elapsed:.1f} % of one core")
             print(f"    operator resident set {rss_mib(operator.pid):.0f} MiB")
-            print(f"    API requests {requests:.0f} /min (all clients: the operator alone here)")
-            writes = (writes_after - writes_before) * per_minute
-            print(f"    Workspace status writes {writes:.0f} /min")
+            total = sum(count for count in delta.values() if count > 0) * per_minute
+            print(f"    API requests {total:.0f} /min (the bench is silent), of which:")
+            for (verb, resource, sub), count in delta.most_common(6):
+                if count > 0:
+                    what = f"{verb} {resource}{'/' + sub if sub else ''}"
+                    print(f"      {what}: {count * per_minute:.0f} /min")
 
             second = commit(repo, 200)
             first_update = wait_until(
