@@ -4,12 +4,18 @@ Pure functions over numbers, so the schedule is tested without clocks or sleepin
 refreshing workspace in a pod and the operator's per-Workspace loop share them, which keeps
 "5 s doubling to 300 s" one fact in one place.
 
-Limits: delays are seconds as floats; the schedule has no jitter (one operator drives each
-source, so there is no herd to spread).
+The operator aligns the periodic refreshes of healthy Workspaces to a schedule phased per
+repository (`schedule_phase`, `aligned_instant`, `aligned_delay`): every Workspace on one
+repository with one period wakes at the same instants, so their probes can share one round
+trip, while different repositories get different phases and stay spread over the period.
+
+Limits: delays are seconds as floats; there is no random jitter (the phase is a hash, so
+the spread over repositories is only as even as the hash).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 DEFAULT_FAILURE_BACKOFF: tuple[float, float] = (5.0, 300.0)
@@ -76,3 +82,42 @@ def validate_failure_backoff(initial: float, maximum: float) -> None:
         raise ValueError(
             f"failure backoff maximum ({maximum!r}) must not be below its initial ({initial!r})"
         )
+
+
+def schedule_phase(identity: str, period_seconds: float) -> float:
+    """A stable offset in [0, period) for a repository identity (whole seconds when possible).
+
+    The same identity always gets the same phase (a hash, not Python's salted `hash`), and
+    for periods that are whole seconds the phase is a whole second, so aligned instants are
+    whole seconds too. Because the phase is one number reduced modulo the period, a period
+    that is a multiple of another yields a subset of the other's instants: siblings with
+    periods of 60 s and 120 s still meet every 120 s.
+    """
+    validate_period(period_seconds)
+    number = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big")
+    if float(period_seconds).is_integer():
+        return float(number % int(period_seconds))
+    millis = max(1, round(period_seconds * 1000))
+    return (number % millis) / 1000 % period_seconds
+
+
+def aligned_instant(now: float, period_seconds: float, phase: float) -> float:
+    """The first instant t > now with (t - phase) a whole multiple of the period.
+
+    Times are seconds on one clock (e.g. the Unix epoch). Equal (period, phase) give equal
+    instants for every `now` inside one period, whatever the caller's own history.
+    """
+    validate_period(period_seconds)
+    periods = math.floor((now - phase) / period_seconds) + 1
+    instant = phase + periods * period_seconds
+    # Float rounding near a boundary may land one period off either way.
+    if instant <= now:
+        instant = phase + (periods + 1) * period_seconds
+    elif instant - now > period_seconds:
+        instant = phase + (periods - 1) * period_seconds
+    return instant
+
+
+def aligned_delay(now: float, period_seconds: float, phase: float) -> float:
+    """Seconds from `now` to `aligned_instant(now, period, phase)`: in (0, period]."""
+    return aligned_instant(now, period_seconds, phase) - now
