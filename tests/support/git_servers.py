@@ -2,9 +2,13 @@
 
 Tests (never the product) use the system `git` binary to build repositories and to serve
 them: `git http-backend` behind a small TLS HTTP server that checks Basic auth, and
-`git-upload-pack` behind an asyncssh server that checks the client key. Certificates come
-from a throwaway CA made with `cryptography`. Every server counts its requests so tests can
-assert how many round trips an operation took.
+`git-upload-pack` behind Debian's OpenSSH `sshd` (key authentication only, a fresh host key
+per server). Certificates come from a throwaway CA made with `cryptography`. Every server
+counts its requests so tests can assert how many round trips an operation took.
+
+`GitSshServer` (asyncssh, in-process) remains only for `bench/sources_bench.py`; tests use
+`SshdGitServer`, which needs `/usr/sbin/sshd` (`make test-deps` installs it when root) and
+skips naming it otherwise.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import datetime
 import http.server
 import ipaddress
 import os
+import pwd
 import shlex
 import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -560,6 +566,178 @@ class GitSshServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+SSHD = Path("/usr/sbin/sshd")
+
+# Run by sshd for every session (ForceCommand): logs the requested command so tests can
+# count sessions, then runs it only when it is `git-upload-pack <path>`.
+_FORCED_COMMAND = """#!/bin/sh
+printf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> "$0.log"
+case "$SSH_ORIGINAL_COMMAND" in
+  "git-upload-pack "*) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;
+esac
+echo "only git-upload-pack is served" >&2
+exit 1
+"""
+
+
+def require_sshd() -> Path:
+    if not os.access(SSHD, os.X_OK):
+        pytest.skip(f"OpenSSH `sshd` ({SSHD}) serves SSH in these tests (`make test-deps`)")
+    return SSHD
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _children(pid: int) -> list[int]:
+    """Every live process whose parent is `pid`, from /proc (sshd's per-connection children
+    call setsid, so a process group does not reach them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            # The command name is in parentheses and may hold spaces: split after it.
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class SshdGitServer:
+    """OpenSSH `sshd -D` on 127.0.0.1 serving `git-upload-pack` to the current user.
+
+    Key authentication only (the client key of `keys` in a temp authorized_keys file),
+    `keys.host_private` as the only host key, a forced command that logs each session's
+    command (`commands`). `port` 0 picks a free port; the port of a stopped server brings
+    it back there with the same host key. The URL's user is the user running the tests
+    (root here: `PermitRootLogin prohibit-password`)."""
+
+    def __init__(self, keys: SshKeys, project_root: Path, *, port: int = 0) -> None:
+        self.keys = keys
+        self.project_root = project_root
+        self.port = port
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self._process: subprocess.Popen[bytes] | None = None
+        self._dir: Path | None = None
+        self._log: Path | None = None
+        self._earlier: list[str] = []
+
+    @property
+    def commands(self) -> list[str]:
+        """The command each session asked for, in order (sessions refused at key exchange
+        or authentication run nothing and are not listed)."""
+        if self._log is None or not self._log.exists():
+            return list(self._earlier)
+        return self._earlier + self._log.read_text().splitlines()
+
+    def known_hosts_line(self, host: str = "127.0.0.1") -> str:
+        return f"[{host}]:{self.port} {self.keys.host_public_line}"
+
+    def url(self, repo: str) -> str:
+        return f"git+ssh://{self.user}@127.0.0.1:{self.port}{self.project_root / repo}"
+
+    def _configure(self, directory: Path) -> Path:
+        host_key = directory / "host_ed25519"
+        host_key.write_text(self.keys.host_private)
+        host_key.chmod(0o600)
+        authorized = directory / "authorized_keys"
+        authorized.write_text(self.keys.client_public_line + "\n")
+        forced = directory / "git-only"
+        forced.write_text(_FORCED_COMMAND)
+        forced.chmod(0o755)
+        self._log = directory / "git-only.log"
+        config = directory / "sshd_config"
+        config.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress 127.0.0.1:{self.port}",
+                    f"HostKey {host_key}",
+                    f"PidFile {directory / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {authorized}",
+                    f"ForceCommand {forced}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitRootLogin prohibit-password",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "UseDNS no",
+                    "PrintMotd no",
+                    "AllowTcpForwarding no",
+                    "AllowAgentForwarding no",
+                    "X11Forwarding no",
+                    "PermitTunnel no",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
+        return config
+
+    def _wait_listening(self, stderr_file: Path) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"sshd exited at start: {stderr_file.read_text()}")
+            with socket.socket() as client, contextlib.suppress(OSError):
+                client.settimeout(1)
+                client.connect(("127.0.0.1", self.port))
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"sshd did not listen on port {self.port}: {stderr_file.read_text()}")
+
+    def __enter__(self) -> SshdGitServer:
+        sshd = require_sshd()
+        require_git()
+        # Debian's sshd refuses to start without its privilege-separation directory.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        if self.port == 0:
+            self.port = _free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="rototo-sshd-"))
+        config = self._configure(self._dir)
+        stderr_file = self._dir / "sshd.log"
+        with stderr_file.open("wb") as stderr:
+            self._process = subprocess.Popen(
+                [str(sshd), "-D", "-e", "-f", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        try:
+            self._wait_listening(stderr_file)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            sessions = _children(process.pid)
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            # A session still open when the server stops would outlive it: end it too.
+            for pid in sessions:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 15)
+        if self._dir is not None:
+            # What ran before a stop stays in `commands` after a restart.
+            self._earlier = self.commands
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+            self._log = None
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """The refresh model over every remote source form, against real servers on loopback.
 
 For git+file, git+https (http-backend behind TLS, Basic auth, private CA), git+ssh
-(asyncssh running git-upload-pack, pinned host key) and an https archive server with
+(OpenSSH sshd running git-upload-pack, pinned host key) and an https archive server with
 ETag, one scenario: initial load, unchanged, refreshed, a broken commit keeps serving the
 previous version and reports the lint error, the server goes down (failures count and the
 backoff grows) and comes back (a success resets it), and for git a pinned commit is
@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
+import os
+import pwd
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -153,7 +155,7 @@ class GitSsh(ServedTransport):
     name = "git+ssh"
 
     def __init__(self, tmp_path: Path) -> None:
-        pytest.importorskip("asyncssh", reason="asyncssh (test extra) serves SSH in these tests")
+        git_servers.require_sshd()
         super().__init__(tmp_path)
         self.keys = git_servers.make_ssh_keys()
         self.up()
@@ -166,11 +168,13 @@ class GitSsh(ServedTransport):
     @property
     def source(self) -> str:
         assert self.repo is not None
-        return f"git+ssh://git@127.0.0.1:{self.port}{self.repo.bare}#main"
+        # The user running the tests: sshd serves real accounts (root here).
+        user = pwd.getpwuid(os.getuid()).pw_name
+        return f"git+ssh://{user}@127.0.0.1:{self.port}{self.repo.bare}#main"
 
     def serve(self) -> Any:
         assert self.repo is not None
-        return git_servers.GitSshServer(self.keys, self.repo.bare.parent, port=self.port)
+        return git_servers.SshdGitServer(self.keys, self.repo.bare.parent, port=self.port)
 
 
 class HttpsArchive(ServedTransport):

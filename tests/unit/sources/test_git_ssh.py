@@ -1,4 +1,8 @@
-"""git+ssh:// against an asyncssh server running git-upload-pack, with host-key checks."""
+"""git+ssh:// against OpenSSH `sshd` running git-upload-pack, with host-key checks.
+
+The server is Debian's sshd with key authentication only and a fresh host key per test
+(`tests/support/git_servers.SshdGitServer`); without `/usr/sbin/sshd` these tests skip.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,14 @@ import pytest
 
 from rototo_operator.errors import SourceError
 from rototo_operator.sources import Credentials, Stager
-from tests.support.git_servers import GitSshServer, Repo, SshKeys, make_ssh_keys, require_git
-
-pytest.importorskip("asyncssh", reason="asyncssh (test extra) serves SSH in these tests")
+from tests.support.git_servers import (
+    Repo,
+    SshdGitServer,
+    SshKeys,
+    make_ssh_keys,
+    require_git,
+    require_sshd,
+)
 
 
 @pytest.fixture
@@ -26,8 +35,9 @@ def repo(tmp_path: Path) -> Repo:
 
 
 @pytest.fixture
-def server(keys: SshKeys, repo: Repo) -> Iterator[GitSshServer]:
-    with GitSshServer(keys, repo.bare.parent) as running:
+def server(keys: SshKeys, repo: Repo) -> Iterator[SshdGitServer]:
+    require_sshd()
+    with SshdGitServer(keys, repo.bare.parent) as running:
         yield running
 
 
@@ -36,7 +46,7 @@ def creds(keys: SshKeys, known_hosts: str) -> Credentials:
 
 
 def test_stage_and_probe_over_ssh(
-    server: GitSshServer, repo: Repo, keys: SshKeys, tmp_path: Path
+    server: SshdGitServer, repo: Repo, keys: SshKeys, tmp_path: Path
 ) -> None:
     commit = repo.commit({"ws/rototo-workspace.toml": "schema_version = 1\n", "ws/v": "1"})
     source = server.url("config.git") + "#main:ws"
@@ -45,14 +55,16 @@ def test_stage_and_probe_over_ssh(
         staged = stager.stage(source)
         assert staged.fingerprint == f"git:{commit}"
         assert (staged.root / "v").read_text() == "1"
-        server.commands.clear()
+        sessions = len(server.commands)
         newer = repo.commit({"ws/v": "2"})
         assert stager.probe(source) == f"git:{newer}"
-        assert len(server.commands) == 1, "probe is one upload-pack session (ls-remote)"
+        probed = server.commands[sessions:]
+        assert len(probed) == 1, "probe is one upload-pack session (ls-remote)"
+        assert probed[0] == f"git-upload-pack '{repo.bare}'"
         assert (stager.stage(source).root / "v").read_text() == "2"
 
 
-def test_unknown_host_key_is_refused(server: GitSshServer, repo: Repo, keys: SshKeys) -> None:
+def test_unknown_host_key_is_refused(server: SshdGitServer, repo: Repo, keys: SshKeys) -> None:
     repo.commit({"v": "1"})
     unrelated = make_ssh_keys().host_public_line
     with (
@@ -64,7 +76,7 @@ def test_unknown_host_key_is_refused(server: GitSshServer, repo: Repo, keys: Ssh
     assert not server.commands, "refused before any command ran"
 
 
-def test_changed_host_key_is_refused(server: GitSshServer, repo: Repo, keys: SshKeys) -> None:
+def test_changed_host_key_is_refused(server: SshdGitServer, repo: Repo, keys: SshKeys) -> None:
     repo.commit({"v": "1"})
     impostor = make_ssh_keys().host_public_line
     with (
@@ -74,7 +86,7 @@ def test_changed_host_key_is_refused(server: GitSshServer, repo: Repo, keys: Ssh
         stager.stage(server.url("config.git"))
 
 
-def test_revoked_and_hashed_known_hosts(server: GitSshServer, repo: Repo, keys: SshKeys) -> None:
+def test_revoked_and_hashed_known_hosts(server: SshdGitServer, repo: Repo, keys: SshKeys) -> None:
     import base64
     import hashlib
     import hmac
@@ -94,7 +106,7 @@ def test_revoked_and_hashed_known_hosts(server: GitSshServer, repo: Repo, keys: 
         stager.probe(server.url("config.git"))
 
 
-def test_wrong_or_missing_identity(server: GitSshServer, repo: Repo, keys: SshKeys) -> None:
+def test_wrong_or_missing_identity(server: SshdGitServer, repo: Repo, keys: SshKeys) -> None:
     repo.commit({"v": "1"})
     known = server.known_hosts_line() + "\n"
     stranger = make_ssh_keys().client_private
