@@ -311,11 +311,23 @@ def compile_tree(root: Path, *, source: str, fingerprint: str) -> CompiledModel:
 
 def thaw(value: Any) -> Any:
     """A fresh copy of a JSON value (dicts and lists copied, scalars shared)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _SCALARS else thaw(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _SCALARS else thaw(item) for item in value]
+    if kind in _SCALARS:
+        return value
+    # Subclasses (never produced by json.loads, but allowed in a model built in memory).
     if isinstance(value, dict):
         return {key: thaw(item) for key, item in value.items()}
     if isinstance(value, list):
         return [thaw(item) for item in value]
     return value
+
+
+# Immutable JSON scalars, shared rather than copied (exact types: hot paths test `type()`).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _check_encodable(text: str) -> None:
@@ -338,9 +350,42 @@ def _not_a_string(key: Any) -> ResolutionError:
     )
 
 
+_INT_MIN = -(2**63)
+_INT_END = 2**64
+
+
 def json_context(value: Any) -> Any:
     """Copy a caller's context into plain JSON values, refusing what JSON cannot hold
-    (with the reference SDK's wording: its Python values cross into Rust the same way)."""
+    (with the reference SDK's wording: its Python values cross into Rust the same way).
+
+    Plain `dict`/`list`/`str`/`int` values, what callers nearly always pass, take an
+    exact-type fast path; anything else goes through `_json_context_general`."""
+    kind = type(value)
+    if kind is dict:
+        for key in value:
+            if type(key) is not str or not key.isascii():
+                break
+        else:
+            return {key: json_context(value[key]) for key in sorted(value)}
+        return _json_context_general(value)
+    if kind is str:
+        if not value.isascii():
+            _check_encodable(value)
+        return value
+    if kind is int:
+        if not _INT_MIN <= value < _INT_END:
+            raise ResolutionError(
+                "failed to convert Python value to JSON: JSON number out of range"
+            )
+        return value
+    if kind is bool or value is None:
+        return value
+    if kind is list:
+        return [json_context(item) for item in value]
+    return _json_context_general(value)
+
+
+def _json_context_general(value: Any) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for key in value:
