@@ -3,7 +3,7 @@
 The operator runs as in production: without `--allow-local-sources` (loopback HTTPS and SSH
 are remote sources). The servers are the real ones from `tests/support/git_servers.py`:
 `git http-backend` behind TLS with Basic auth and a private CA, `git-upload-pack` behind
-asyncssh with its own host key, and an HTTPS `.tar.gz` server checking a bearer token.
+OpenSSH `sshd` with its own host key, and an HTTPS `.tar.gz` server checking a bearer token.
 Every test reads the Secret from the Workspace's namespace, expects `Ready` and a published
 ConfigMap with good credentials, a clear `FetchFailed` with bad ones, and never finds a
 secret value in the status, the Events or the operator's stdout/stderr.
@@ -40,13 +40,14 @@ from tests.support.git_servers import (
     Archive,
     ArchiveServer,
     GitHttpsServer,
-    GitSshServer,
     Pki,
     Repo,
+    SshdGitServer,
     SshKeys,
     make_pki,
     make_ssh_keys,
     require_git,
+    require_sshd,
 )
 
 USER = "deploy"
@@ -201,10 +202,10 @@ def test_https_git_with_basic_auth_and_a_private_ca(
 
 
 @pytest.fixture
-def ssh_server(repo: Repo) -> Iterator[tuple[GitSshServer, SshKeys]]:
-    pytest.importorskip("asyncssh", reason="asyncssh (test extra) serves SSH in these tests")
+def ssh_server(repo: Repo) -> Iterator[tuple[SshdGitServer, SshKeys]]:
+    require_sshd()
     keys = make_ssh_keys()
-    with GitSshServer(keys, repo.bare.parent) as server:
+    with SshdGitServer(keys, repo.bare.parent) as server:
         yield server, keys
 
 
@@ -213,7 +214,7 @@ def test_ssh_git_with_an_identity_and_known_hosts(
     operator: OperatorProcess,
     namespace: str,
     repo: Repo,
-    ssh_server: tuple[GitSshServer, SshKeys],
+    ssh_server: tuple[SshdGitServer, SshKeys],
 ) -> None:
     server, keys = ssh_server
     sha = repo.commit(workspace_files(2400))
