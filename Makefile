@@ -49,11 +49,25 @@ fmt: $(STAMP)
 	@$(VENV)/bin/ruff format --quiet $(PY_TREES)
 	@$(VENV)/bin/ruff check --quiet --fix $(PY_TREES)
 
-test-unit: $(STAMP) oracle
+test-unit: $(STAMP) oracle test-deps
 	@$(PYTHON) -m pytest -q -m "not integration and not kind" $(PYTEST_ARGS)
 
-test: $(STAMP) oracle cluster-bins
+test: $(STAMP) oracle cluster-bins test-deps
 	@$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# System packages the tests serve with: OpenSSH's sshd for git+ssh. Installed only when
+# missing and only as root with apt-get; elsewhere nothing happens and those tests skip,
+# naming /usr/sbin/sshd. A failed install prints its log and the tests still run.
+.PHONY: test-deps
+test-deps:
+	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+		log=$$(mktemp); \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server \
+			|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends openssh-server; }; } > "$$log" 2>&1 \
+			|| { cat "$$log" >&2; echo "make test-deps: openssh-server did not install; SSH tests will skip" >&2; }; \
+		rm -f "$$log"; \
+	fi
 
 # The CRD is generated from the pydantic models in operator/rototo_operator/api.
 crds: $(STAMP)
