@@ -8,10 +8,15 @@ to it does the work through a `LoadService` shared by all loops, so that
 - concurrent loads of the same (source, credentials) join one in-flight load, and a
   version already compiled (same source, same fingerprint) is reused without staging:
   a hundred Workspaces on one branch cost one fetch and one compile per new commit;
+- probes of the same (source, credentials) join one in-flight probe, and periodic attempts
+  of one scheduled round (the loops align them per repository, `sdk.backoff.aligned_instant`)
+  share that round's probe even when they reach it after it finished: siblings woken at one
+  instant cost one ref advertisement, however the event loop staggers them;
 - git and compile work is bounded by a semaphore (`--max-concurrent-refreshes`) and runs in
   worker threads, so the event loop never blocks on git or files.
 
-Limits: the compiled-version cache keeps the newest `CACHE_SIZE` entries in memory.
+Limits: the compiled-version cache keeps the newest `CACHE_SIZE` entries in memory; the
+round of each (source, credentials) keeps only its latest round's probe.
 Credentials are keyed by a hash of their values, never stored as text in keys or logs.
 """
 
@@ -110,6 +115,8 @@ class LoadService:
             collections.OrderedDict()
         )
         self._probes: dict[tuple[str, str], asyncio.Task[str | None]] = {}
+        # The probe of the latest scheduled round per (source, credentials): (instant, task).
+        self._rounds: dict[tuple[str, str], tuple[float, asyncio.Task[str | None]]] = {}
         # Blocking source and compile work runs in threads of our own, so that a process
         # stopping can tell which threads are stuck in a fetch (runner.run_process).
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -144,18 +151,31 @@ class LoadService:
             self._stagers[key] = stager
         return stager
 
-    async def probe(self, source: str, credentials: Credentials | None) -> str | None:
+    async def probe(
+        self, source: str, credentials: Credentials | None, *, round_at: float | None = None
+    ) -> str | None:
         """The source's change token; concurrent probes of one source share one round trip.
 
-        Only in-flight probes are shared (no time-based cache), so a probe never answers
-        with a token older than the moment it was asked.
+        Without `round_at`, only in-flight probes are shared (no time-based cache), so the
+        token is never older than the moment it was asked. `round_at` is the scheduled
+        instant of a periodic attempt: every caller of that round gets the round's one
+        probe, which started at or after the instant (or joined one in flight then), so a
+        commit made before the instant is seen in that round.
         """
         key = (source, credentials_key(credentials))
+        if round_at is not None:
+            held = self._rounds.get(key)
+            if held is not None and held[0] == round_at:
+                return await asyncio.shield(held[1])
         inflight = self._probes.get(key)
         if inflight is not None:
+            if round_at is not None:
+                self._rounds[key] = (round_at, inflight)
             return await asyncio.shield(inflight)
         task = asyncio.get_running_loop().create_task(self._probe(source, credentials))
         self._probes[key] = task
+        if round_at is not None:
+            self._rounds[key] = (round_at, task)
         try:
             return await asyncio.shield(task)
         finally:
@@ -260,6 +280,8 @@ class WorkspaceLoader:
         self.credentials = credentials
         self._immutable = immutable
         self.on_load = on_load
+        # The scheduled instant (epoch seconds) of the periodic attempt now running, if any.
+        self.round_at: float | None = None
         self._token: str | None = None
 
     @property
@@ -267,7 +289,9 @@ class WorkspaceLoader:
         return self._immutable
 
     async def probe(self) -> str | None:
-        self._token = await self.service.probe(self.source, self.credentials)
+        self._token = await self.service.probe(
+            self.source, self.credentials, round_at=self.round_at
+        )
         return self._token
 
     async def load(self) -> LoadedModel:

@@ -17,6 +17,13 @@ source (not a cheap "unchanged" probe) first writes a `refreshing: true` mark, s
 two writes per attempt; every final write sets `refreshing: false`, and a loop starting up
 clears a mark a crashed process left behind.
 
+Schedule: the first attempt after start or a spec change and manual requests run at once;
+after a success a mutable Workspace's next periodic attempt is the next instant of its
+repository's schedule (`sdk.backoff.aligned_instant`, phased by a hash of the repository
+URL and credentials), so Workspaces on one repository with one period wake together and
+their attempts share one probe (`loading.LoadService.probe(round_at=...)`); after failures
+the backoff applies unaligned. `status.nextRefreshAt` is that instant.
+
 Limits: one attempt per Workspace at a time (its loop is sequential); the in-memory state of
 a loop (`Memory`) is seeded from the status on start, so failure counts and the last success
 survive an operator restart.
@@ -96,6 +103,8 @@ class Memory:
     last_outcome: models.Outcome | None = None
     last_handled_request: str | None = None
     next_attempt_at: datetime.datetime | None = None
+    # Whether next_attempt_at is an instant of the repository's schedule (not a backoff).
+    next_attempt_aligned: bool = False
     observed_generation: int | None = None
     stale: bool = False
     conditions: list[models.Condition] = dataclasses.field(default_factory=list)
@@ -147,6 +156,8 @@ class Attempt:
     write_reason: str = ""
     failure: StepFailure | None = None
     marked_refreshing: bool = False
+    # The scheduled instant (epoch seconds) a periodic attempt answers; shares its probe.
+    round_at: float | None = None
 
     @property
     def ref(self) -> str:
@@ -214,6 +225,7 @@ async def reconcile_source(attempt: Attempt) -> bool:
         memory.refresher = refresh_core.Refresher(memory.loader, clock=attempt.runtime.clock)
         memory.refresher_key = key
     memory.loader.on_load = lambda: mark_refreshing(attempt)
+    memory.loader.round_at = attempt.round_at
     memory.immutable = immutable
     return True
 
@@ -382,6 +394,7 @@ async def attempt(
         request=workspace.refresh_request,
     )
     memory.last_attempt = rt.clock()
+    current.round_at = scheduled_round(trigger, memory, memory.last_attempt)
     try:
         for step in steps_for(trigger):
             if not await step(current):
@@ -427,12 +440,43 @@ def _facts(attempt: Attempt, *, refreshing: bool, now: datetime.datetime) -> con
     )
 
 
-def next_attempt_delay(workspace: models.Workspace, memory: Memory) -> float | None:
-    """Seconds until the next periodic attempt (backoff after failures), None for none."""
+def scheduled_round(trigger: Trigger, memory: Memory, now: datetime.datetime) -> float | None:
+    """The schedule instant a periodic attempt answers (None for any other attempt).
+
+    Only an instant that has arrived counts: its round's probe then started after it.
+    """
+    due = memory.next_attempt_at
+    if trigger != "period" or not memory.next_attempt_aligned or due is None or due > now:
+        return None
+    return due.timestamp()
+
+
+def schedule_identity(workspace: models.Workspace, memory: Memory) -> str:
+    """What the schedule phase hashes: the repository (no ref or subdir) and credentials.
+
+    Credentials take part because the load service keys probes by them: Workspaces that
+    cannot share a probe gain nothing from waking together.
+    """
+    try:
+        repository = parse_source(workspace.spec.source).location
+    except SourceError:
+        repository = workspace.spec.source.split("#", 1)[0]
+    credentials = "" if memory.refresher_key is None else str(memory.refresher_key[1])
+    return f"{repository}\0{credentials}"
+
+
+def next_attempt(
+    workspace: models.Workspace, memory: Memory, now: datetime.datetime
+) -> tuple[datetime.datetime | None, bool]:
+    """When the next periodic attempt is due (None for none), and whether it is aligned.
+
+    A healthy mutable Workspace waits for its repository's next schedule instant, at most
+    one period away; after failures the backoff applies from `now`, unaligned.
+    """
     spec = workspace.spec
     if spec.suspend:
-        return None
-    return backoff.next_refresh_delay(
+        return None, False
+    delay = backoff.next_refresh_delay(
         period_seconds=spec.period_seconds,
         consecutive_failures=memory.consecutive_failures,
         immutable=memory.immutable and memory.published is not None,
@@ -441,6 +485,14 @@ def next_attempt_delay(workspace: models.Workspace, memory: Memory) -> float | N
             spec.failure_backoff.max_seconds,
         ),
     )
+    if delay is None:
+        return None, False
+    if memory.consecutive_failures > 0:
+        return now + datetime.timedelta(seconds=delay), False
+    period = spec.period_seconds
+    phase = backoff.schedule_phase(schedule_identity(workspace, memory), period)
+    instant = backoff.aligned_instant(now.timestamp(), period, phase)
+    return datetime.datetime.fromtimestamp(instant, datetime.UTC), True
 
 
 def is_stale(workspace: models.Workspace, memory: Memory, now: datetime.datetime) -> bool:
@@ -501,9 +553,8 @@ async def finish(attempt: Attempt) -> None:
             bytes=attempt.payload.raw_bytes,
             compressed=attempt.payload.compressed,
         )
-    delay = next_attempt_delay(workspace, memory)
     if ran or attempt.trigger != "stale" or memory.next_attempt_at is None:
-        memory.next_attempt_at = None if delay is None else now + datetime.timedelta(seconds=delay)
+        memory.next_attempt_at, memory.next_attempt_aligned = next_attempt(workspace, memory, now)
     memory.stale = is_stale(workspace, memory, now)
     facts = _facts(attempt, refreshing=False, now=now)
     memory.conditions = conditions.compute_conditions(
