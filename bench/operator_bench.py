@@ -1,6 +1,7 @@
 """Many Workspaces on one repository: how many fetches and compiles, and how long a round takes.
 
-Run: `.venv/bin/python bench/operator_bench.py [--workspaces 200] [--concurrency 4]`.
+Run: `.venv/bin/python bench/operator_bench.py [--workspaces 200] [--concurrency 4]
+[--period 2] [--periods 4] [--unaligned]`.
 
 Drives the controller's real loading path (`controller.loading.LoadService` with the real
 `sources.Stager` and the engine's `compile_tree`) behind one `sdk.refresh.Refresher` per
@@ -8,6 +9,15 @@ Workspace, as the operator's loops do, against a real git repository made with t
 `git` and served as `git+file://`. No API server: this measures the fetch/compile side
 only. Three rounds: the initial load of every Workspace, a round after one new commit, and
 a round with nothing new. Prints stage counts and wall times.
+
+Part two runs the operator's real refresh loops (`controller.loops.Registry`, real clock,
+real `LoadService`, `Stager` and compiler; the in-memory cluster of the unit tests stands in
+for the API server) for the same number of Workspaces on one repository served by
+`git http-backend` over HTTPS (tests/support/git_servers.py), created spread over one
+period so that their own timings differ. It counts, at the git server, the ref
+advertisements (`GET /info/refs?service=git-upload-pack`) and fetches (upload-pack POSTs) in
+each period, with one new commit pushed on the way. `--unaligned` replaces the per-repository
+schedule by "one period after my own last attempt" (the behaviour before issue 6) to compare.
 """
 
 from __future__ import annotations
@@ -25,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
-from rototo_operator.controller import loading  # noqa: E402
-from rototo_operator.sdk import refresher  # noqa: E402
+from rototo_operator.controller import loading, loops, reconcile  # noqa: E402
+from rototo_operator.controller import metrics as controller_metrics  # noqa: E402
+from rototo_operator.sdk import backoff, refresher  # noqa: E402
 
 VARIABLE = """schema_version = 1
 description = "limit {i}"
@@ -101,10 +112,125 @@ async def main(workspaces: int, variables: int, concurrency: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def workspace_body(i: int, source: str, period: int) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": f"cfg-{i}",
+            "namespace": "bench",
+            "uid": f"uid-{i}",
+            "generation": 1,
+        },
+        "spec": {"source": source, "periodSeconds": period, "secretRef": {"name": "ca"}},
+    }
+
+
+async def scheduled(
+    workspaces: int, variables: int, concurrency: int, period: int, periods: int
+) -> None:
+    from tests.support import git_servers
+    from tests.unit.controller import fakes
+
+    work = Path(tempfile.mkdtemp(prefix="rototo-operator-bench-"))
+    registry: loops.Registry | None = None
+    service: loading.LoadService | None = None
+    try:
+        pki = git_servers.make_pki(work / "pki")
+        repo = git_servers.Repo(work / "git")
+        files = {"rototo-workspace.toml": "schema_version = 1\n"}
+        files.update(
+            {f"variables/limit-{i}.toml": VARIABLE.format(i=i, value=1) for i in range(variables)}
+        )
+        repo.commit(files)
+        with git_servers.GitHttpsServer(
+            pki, repo.bare.parent, username=None, password=None
+        ) as server:
+            source = f"git+{server.url('config.git')}#main"
+            cluster = fakes.FakeCluster()
+            cluster.secrets[("bench", "ca")] = {"ca.crt": pki.ca_pem}
+            service = loading.LoadService(
+                cache_dir=work / "cache", allow_local=False, max_concurrent=concurrency
+            )
+            rt = reconcile.Runtime(
+                cluster=cluster,
+                loads=service,
+                metrics=controller_metrics.Metrics(),
+            )
+            registry = loops.Registry(rt)
+            for i in range(workspaces):
+                registry.workspace_event(None, workspace_body(i, source, period))
+                await asyncio.sleep(period / workspaces)
+
+            def statuses() -> list[dict[str, object]]:
+                return [w.get("status", {}) for w in cluster.workspaces.values()]
+
+            # The in-memory cluster has no change notification: poll it.
+            while sum(1 for s in statuses() if s.get("currentFingerprint")) < workspaces:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            instants = {s.get("nextRefreshAt") for s in statuses()}
+            print(
+                f"{workspaces} Workspace loops on one repository over HTTPS, period {period} s: "
+                f"{len(instants)} distinct nextRefreshAt"
+            )
+
+            def advertisements() -> int:
+                return sum(
+                    1
+                    for method, path in server.requests
+                    if method == "GET" and "/info/refs" in path and "upload-pack" in path
+                )
+
+            def fetches() -> int:
+                return sum(1 for method, path in server.requests if method == "POST")
+
+            # Sample half-way between aligned instants, when a round has finished.
+            now = time.time()
+            phase = backoff.schedule_phase(
+                reconcile.schedule_identity(
+                    next(iter(registry.loops.values())).workspace, reconcile.Memory()
+                ),
+                period,
+            )
+            await asyncio.sleep(backoff.aligned_delay(now, period, phase) + period / 2)
+            for index in range(periods):
+                before_ads, before_fetches = advertisements(), fetches()
+                before_probes, before_stages = service.probe_count, service.stage_count
+                if index == 1:
+                    repo.commit({"variables/limit-0.toml": VARIABLE.format(i=0, value=2)})
+                await asyncio.sleep(period)
+                served = {s.get("currentFingerprint") for s in statuses()}
+                print(
+                    f"  period {index + 1}: ref advertisements {advertisements() - before_ads:4d}"
+                    f"  fetches {fetches() - before_fetches:3d}"
+                    f"  (operator probes {service.probe_count - before_probes},"
+                    f" stages {service.stage_count - before_stages})"
+                    f"  fingerprints served {len(served)}"
+                    + ("  (new commit pushed)" if index == 1 else "")
+                )
+    finally:
+        if registry is not None:
+            await registry.stop(grace=5)
+        if service is not None:
+            service.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def unaligned_instant(now: float, period_seconds: float, phase: float) -> float:
+    """The pre-issue-6 schedule: one period after the Workspace's own last attempt."""
+    return now + period_seconds
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspaces", type=int, default=200)
     parser.add_argument("--variables", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--period", type=int, default=2, help="periodSeconds of part two")
+    parser.add_argument("--periods", type=int, default=4, help="periods part two counts")
+    parser.add_argument("--unaligned", action="store_true", help="part two without alignment")
     args = parser.parse_args()
     asyncio.run(main(args.workspaces, args.variables, args.concurrency))
+    if args.unaligned:
+        backoff.aligned_instant = unaligned_instant
+    asyncio.run(
+        scheduled(args.workspaces, args.variables, args.concurrency, args.period, args.periods)
+    )
