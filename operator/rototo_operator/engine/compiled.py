@@ -19,9 +19,8 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import pydantic
 
@@ -422,22 +421,21 @@ def _json_context_general(value: Any) -> Any:
     )
 
 
-@dataclass(frozen=True)
-class _Selected:
+# Named tuples rather than frozen dataclasses: a load builds thousands of these, and a
+# tuple is several times cheaper to construct.
+class _Selected(NamedTuple):
     value: Any
     source: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class _Rule:
-    index: int
+class _Rule(NamedTuple):
+    rule_index: int
     when: Predicate | None
     query: tuple[str, Predicate] | None
     selected: _Selected | None
 
 
-@dataclass(frozen=True)
-class _Variable:
+class _Variable(NamedTuple):
     request_contexts: frozenset[str]
     default: _Selected
     rules: tuple[_Rule, ...]
@@ -510,6 +508,7 @@ class CompiledModel:
         self._qualifier_contexts = {
             qid: frozenset(q.request_contexts) for qid, q in workspace.qualifiers.items()
         }
+        self._built: dict[str, Predicate] = {}
         self._qualifiers: dict[str, Predicate] = {
             qid: self._predicate(q.when) for qid, q in workspace.qualifiers.items()
         }
@@ -525,19 +524,28 @@ class CompiledModel:
             rid: dict(sorted(context.samples.items()))
             for rid, context in sorted(workspace.request_contexts.items())
         }
+        del self._built
         self.variable_ids: tuple[str, ...] = tuple(sorted(workspace.variables))
         self.qualifier_ids: tuple[str, ...] = tuple(sorted(workspace.qualifiers))
 
     # -- construction helpers ---------------------------------------------------------
-    @staticmethod
-    def _predicate(data: dict[str, Any]) -> Predicate:
+    def _predicate(self, data: dict[str, Any]) -> Predicate:
+        # Identical stored expressions (the same `when` on many rules is common) share one
+        # compiled closure: closures hold no state, so sharing cannot change an answer.
+        # The key is the stored form's repr, which tells 1, 1.0 and true apart (`==` would
+        # not). Built once per load, here, never during resolution.
+        key = repr(data)
+        built = self._built.get(key)
+        if built is not None:
+            return built
         try:
             expression: Expression = expression_from_json(data)
         except (ExpressionFormatError, RototoError, ValueError, KeyError, TypeError) as error:
             raise WorkspaceLoadError(
                 f"compiled model holds an invalid expression: {error}"
             ) from None
-        return expression.compile()
+        built = self._built[key] = expression.compile()
+        return built
 
     def _entry(self, catalog: str, name: str) -> Any:
         entries = self._catalog_entries.get(catalog)

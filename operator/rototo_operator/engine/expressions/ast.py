@@ -167,8 +167,93 @@ def node_to_json(node: Node) -> Any:
     return {"args": [node_to_json(arg) for arg in node.args], "call": node.name}
 
 
+class _Invalid(Exception):
+    """The fast reader met something it does not accept; the checking reader says why."""
+
+
+_PLAIN_LITERALS = frozenset({str, bool, type(None)})
+
+
+def _fast_node(data: Any, depth: int) -> Node:
+    """`node_from_json` for well-formed input, without building error locations.
+
+    Accepts exactly what `_checked_node` accepts when values have their exact JSON types
+    (as `json.loads` produces); anything else raises `_Invalid`, and the caller rereads
+    with `_checked_node` for the precise message (or for its subclass handling)."""
+    if depth > MAX_DEPTH or type(data) is not dict:
+        raise _Invalid
+    size = len(data)
+    if size == 1:
+        if "lit" in data:
+            value = data["lit"]
+            kind = type(value)
+            if kind in _PLAIN_LITERALS:
+                return LiteralNode(value)
+            if kind is int and INT_MIN <= value <= UINT_MAX:
+                return LiteralNode(value)
+            if kind is float and math.isfinite(value):
+                return LiteralNode(value)
+            raise _Invalid
+        if "qualifier" in data:
+            qualifier_id = data["qualifier"]
+            if type(qualifier_id) is not str:
+                raise _Invalid
+            return QualifierNode(qualifier_id)
+        if "not" in data:
+            return NotNode(_fast_node(data["not"], depth + 1))
+        if "list" in data:
+            return ListNode(_fast_list(data["list"], depth))
+        for key, op in _LOGICAL_KEYS.items():
+            if key in data:
+                operands = _fast_list(data[key], depth)
+                if len(operands) < 2:
+                    raise _Invalid
+                return LogicalNode(op, operands)
+        raise _Invalid
+    if size == 3 and "op" in data and "left" in data and "right" in data:
+        op = data["op"]
+        if type(op) is not str or op not in BINARY_OPS:
+            raise _Invalid
+        return BinaryNode(
+            op,  # type: ignore[arg-type]  # checked against BINARY_OPS just above
+            _fast_node(data["left"], depth + 1),
+            _fast_node(data["right"], depth + 1),
+        )
+    if size == 2:
+        if "path" in data and "root" in data:
+            root = data["root"]
+            segments = data["path"]
+            if (
+                type(root) is not str
+                or root not in PATH_ROOTS
+                or type(segments) is not list
+                or not all(type(segment) is str for segment in segments)
+            ):
+                raise _Invalid
+            return PathNode(root, tuple(segments))  # type: ignore[arg-type]  # checked
+        if "call" in data and "args" in data:
+            name = data["call"]
+            if type(name) is not str or not name:
+                raise _Invalid
+            return CallNode(name, _fast_list(data["args"], depth))
+    raise _Invalid
+
+
+def _fast_list(data: Any, depth: int) -> tuple[Node, ...]:
+    if type(data) is not list:
+        raise _Invalid
+    return tuple([_fast_node(item, depth + 1) for item in data])
+
+
 def node_from_json(data: Any, where: str = "$", depth: int = 0) -> Node:
     """Rebuild a node, checking every field; `where` names the spot in errors."""
+    try:
+        return _fast_node(data, depth)
+    except _Invalid:
+        return _checked_node(data, where, depth)
+
+
+def _checked_node(data: Any, where: str, depth: int) -> Node:
     if depth > MAX_DEPTH:
         raise ExpressionFormatError(f"expression tree at {where} is nested too deeply")
     if not isinstance(data, dict):
@@ -193,7 +278,7 @@ def node_from_json(data: Any, where: str = "$", depth: int = 0) -> Node:
             raise ExpressionFormatError(f"{where}.qualifier must be a string")
         return QualifierNode(qualifier_id)
     if keys == {"not"}:
-        return NotNode(node_from_json(data["not"], f"{where}.not", depth + 1))
+        return NotNode(_checked_node(data["not"], f"{where}.not", depth + 1))
     if len(keys) == 1 and next(iter(keys)) in _LOGICAL_KEYS:
         (key,) = keys
         operands = _node_list(data[key], f"{where}.{key}", depth)
@@ -206,8 +291,8 @@ def node_from_json(data: Any, where: str = "$", depth: int = 0) -> Node:
             raise ExpressionFormatError(f"{where}.op is not a known operator: {op!r}")
         return BinaryNode(
             op,
-            node_from_json(data["left"], f"{where}.left", depth + 1),
-            node_from_json(data["right"], f"{where}.right", depth + 1),
+            _checked_node(data["left"], f"{where}.left", depth + 1),
+            _checked_node(data["right"], f"{where}.right", depth + 1),
         )
     if keys == {"call", "args"}:
         name = data["call"]
@@ -222,7 +307,7 @@ def node_from_json(data: Any, where: str = "$", depth: int = 0) -> Node:
 def _node_list(data: Any, where: str, depth: int) -> tuple[Node, ...]:
     if not isinstance(data, list):
         raise ExpressionFormatError(f"{where} must be a list")
-    return tuple(node_from_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(data))
+    return tuple(_checked_node(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(data))
 
 
 def _literal_from_json(value: Any, where: str) -> Scalar:

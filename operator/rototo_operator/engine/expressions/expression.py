@@ -52,15 +52,10 @@ class Expression:
         self.source = source
         self.root = root
         self._compiled: Predicate | None = None
-        nodes = ast.walk(root)
-        self._qualifier_refs = frozenset(
-            node.qualifier_id for node in nodes if isinstance(node, ast.QualifierNode)
-        )
-        self._context_paths = frozenset(
-            node.segments
-            for node in nodes
-            if isinstance(node, ast.PathNode) and node.root == "context"
-        )
+        # Computed on first use: a compiled model's load rebuilds every expression and
+        # never asks for them (lint and compile do).
+        self._qualifier_refs: frozenset[str] | None = None
+        self._context_paths: frozenset[tuple[str, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -75,12 +70,24 @@ class Expression:
 
     def qualifier_refs(self) -> frozenset[str]:
         """Ids named by `qualifier["id"]` / `qualifier.id` anywhere in the expression."""
+        if self._qualifier_refs is None:
+            self._qualifier_refs = frozenset(
+                node.qualifier_id
+                for node in ast.walk(self.root)
+                if isinstance(node, ast.QualifierNode)
+            )
         return self._qualifier_refs
 
     def context_paths(self) -> frozenset[tuple[str, ...]]:
         """Context paths read anywhere (including under `has()` and skipped branches).
 
         The whole context (`context` alone) is the empty tuple."""
+        if self._context_paths is None:
+            self._context_paths = frozenset(
+                node.segments
+                for node in ast.walk(self.root)
+                if isinstance(node, ast.PathNode) and node.root == "context"
+            )
         return self._context_paths
 
     def entry_paths(self) -> frozenset[tuple[str, ...]]:
