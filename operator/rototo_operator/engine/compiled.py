@@ -365,7 +365,20 @@ def json_context(value: Any) -> Any:
             if type(key) is not str or not key.isascii():
                 break
         else:
-            return {key: json_context(value[key]) for key in sorted(value)}
+            out = {}
+            for key in sorted(value):
+                item = value[key]
+                kind = type(item)
+                # Strings and literals inline: most context values are leaves.
+                if kind is str:
+                    if not item.isascii():
+                        _check_encodable(item)
+                    out[key] = item
+                elif kind is bool or item is None or (kind is int and _INT_MIN <= item < _INT_END):
+                    out[key] = item
+                else:
+                    out[key] = json_context(item)
+            return out
         return _json_context_general(value)
     if kind is str:
         if not value.isascii():
@@ -449,6 +462,8 @@ class _QualifierState:
         self.context = context
         self.cache: dict[str, bool] = {}
         self.resolving: set[str] = set()
+        # One environment serves every evaluation without a catalog entry.
+        self.plain_env = EvalEnv(context, self.resolve)
 
     def resolve(self, qualifier_id: str) -> bool:
         cached = self.cache.get(qualifier_id)
@@ -461,7 +476,7 @@ class _QualifierState:
             raise ResolutionError(f"qualifier not found: qualifier://{qualifier_id}")
         self.resolving.add(qualifier_id)
         try:
-            value = predicate(self.env())
+            value = predicate(self.plain_env)
         finally:
             self.resolving.discard(qualifier_id)
         self.cache[qualifier_id] = value
@@ -469,7 +484,7 @@ class _QualifierState:
 
     def env(self, entry: Any = None) -> EvalEnv:
         if entry is None:
-            return EvalEnv(self.context, self.resolve)
+            return self.plain_env
         return EvalEnv(self.context, self.resolve, entry)
 
 
@@ -686,9 +701,10 @@ class CompiledModel:
         if validate_context and not (not variable.request_contexts and not variable.rules):
             self._validate(plain, variable.request_contexts)
         state = _QualifierState(self, plain)
+        env = state.plain_env
         selected = variable.default
         for rule in variable.rules:
-            matched = rule.when(state.env()) if rule.when is not None else rule.query is not None
+            matched = rule.when(env) if rule.when is not None else rule.query is not None
             if not matched:
                 continue
             if rule.query is not None:
