@@ -105,6 +105,11 @@ def _bool(node: ast.Node) -> BoolEval:
 
 
 def _value(node: ast.Node) -> Eval:
+    # One dict lookup on the node's exact class instead of a chain of isinstance tests
+    # (node classes are final dataclasses; compiled-model loads build thousands).
+    build = _BUILDERS.get(type(node))
+    if build is not None:
+        return build(node)
     if isinstance(node, ast.LiteralNode):
         return _constant(node.value)
     if isinstance(node, ast.ListNode):
@@ -114,13 +119,17 @@ def _value(node: ast.Node) -> Eval:
     if isinstance(node, ast.QualifierNode):
         return _qualifier(node.qualifier_id)
     if isinstance(node, ast.NotNode):
-        operand = _bool(node.operand)
-        return lambda env: not operand(env)
+        return _not(node)
     if isinstance(node, ast.LogicalNode):
         return _logical(node)
     if isinstance(node, ast.BinaryNode):
         return _binary(node)
     return _call(node)
+
+
+def _not(node: ast.NotNode) -> Eval:
+    operand = _bool(node.operand)
+    return lambda env: not operand(env)
 
 
 def _constant(value: Any) -> Eval:
@@ -627,3 +636,16 @@ def _specialised(name: str, nodes: tuple[ast.Node, ...], args: list[Eval]) -> Ev
         test = _TIME_TESTS[name]
         return lambda env: test(_instant(name, subject(env)), instant)
     return None
+
+
+# Node class -> closure builder, for `_value` (after every builder is defined).
+_BUILDERS: dict[type, Callable[[Any], Eval]] = {
+    ast.LiteralNode: lambda node: _constant(node.value),
+    ast.ListNode: _list,
+    ast.PathNode: _path,
+    ast.QualifierNode: lambda node: _qualifier(node.qualifier_id),
+    ast.NotNode: _not,
+    ast.LogicalNode: _logical,
+    ast.BinaryNode: _binary,
+    ast.CallNode: _call,
+}

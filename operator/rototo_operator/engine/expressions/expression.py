@@ -139,6 +139,11 @@ def parse_expression(source: str) -> Expression:
 
 def expression_from_json(data: Any) -> Expression:
     """Rebuild an Expression from `Expression.to_json()` output, validating its shape."""
+    if type(data) is dict and len(data) == 3 and "ast" in data:
+        # The well-formed case in one step; anything else gets the checks below.
+        source = data.get("source")
+        if data.get("format") == FORMAT and type(source) is str:
+            return Expression(source, ast.node_from_json(data["ast"]))
     if not isinstance(data, dict):
         raise ExpressionFormatError("stored expression must be a JSON object")
     if set(data) != {"ast", "format", "source"}:
