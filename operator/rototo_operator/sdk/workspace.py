@@ -14,8 +14,11 @@ read through the kubelet's `..data` link), and otherwise any source string, stag
 `lint="skip"` loads without a runtime model, as the reference does, so only `lint()`
 works. `inspect` stages and checks the manifest without linting.
 
-Blocking work (staging, lint, compile, file reads) runs in a worker thread. Resolved
-values are fresh copies: mutating one never affects a later resolution.
+Blocking work (staging, lint, compile, file reads) runs in a worker thread, except the
+load of a small compiled model file (up to `INLINE_MODEL_BYTES`, found by `stat` alone):
+that takes well under a millisecond, about what the hop to a worker thread costs, so it
+runs on the caller's thread. Resolved values are fresh copies: mutating one never affects
+a later resolution.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from rototo_operator.sdk import compiled_dir
 LintMode = Literal["deny", "skip"]
 LINT_MODES: tuple[LintMode, ...] = ("deny", "skip")
 _SNIFF_BYTES = 4096
+# Largest plain `workspace.json` loaded on the event loop's thread (a few milliseconds of
+# work at most); larger, gzip-compressed or sniffed models load in a worker thread.
+INLINE_MODEL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,18 @@ def _compiled_model_file(source: str | os.PathLike[str]) -> Path | None:
     if isinstance(data, dict) and data.get("format") == engine_compiled.FORMAT:
         return path
     return None
+
+
+def _small_model_file(source: str | os.PathLike[str]) -> Path | None:
+    """A plain compiled model file small enough to load inline, found without reading."""
+    try:
+        found = compiled_dir.find_compiled_model(source)
+        if found is None or found.name != compiled_dir.MODEL_KEY:
+            return None
+        size = os.stat(found).st_size
+    except (OSError, ValueError):
+        return None
+    return found if size <= INLINE_MODEL_BYTES else None
 
 
 def _read_compiled(model: Path) -> engine_compiled.CompiledModel:
@@ -128,6 +146,9 @@ class Workspace:
     ) -> Workspace:
         """Stage, lint and compile `source` (or read a compiled model)."""
         mode = _lint_mode(lint)
+        small = _small_model_file(source)
+        if small is not None:
+            return cls._from_model_file(small)
         return await asyncio.to_thread(cls._load_blocking, source, workspace_token, mode, True)
 
     @classmethod
@@ -150,9 +171,7 @@ class Workspace:
     ) -> Workspace:
         model = _compiled_model_file(source) if compiled_allowed else None
         if model is not None:
-            workspace = cls.from_compiled(_read_compiled(model))
-            workspace._root = model.parent
-            return workspace
+            return cls._from_model_file(model)
         credentials = sources.Credentials.for_workspace_token(workspace_token)
         stager = sources.Stager(credentials=credentials)
         try:
@@ -170,6 +189,12 @@ class Workspace:
             raise
         # The staged files live as long as the workspace object does.
         weakref.finalize(workspace, stager.cleanup)
+        return workspace
+
+    @classmethod
+    def _from_model_file(cls, model: Path) -> Workspace:
+        workspace = cls.from_compiled(_read_compiled(model))
+        workspace._root = model.parent
         return workspace
 
     @classmethod
