@@ -17,8 +17,9 @@ engine and for the reference (in its own virtual environment and process, timed 
 Then compiles the size goal's generated workspace (`--goal-variables 1000`,
 `--goal-qualifiers 1000`, `--goal-entries 200`) and prints its median time.
 
-Prints a Markdown table for docs/benchmarks.md. Numbers depend on the machine; compare the
-two columns of one run, not runs on different machines.
+Prints a Markdown table for docs/benchmarks.md, then issue 4's two goal ratios per
+workspace for this run. Numbers depend on the machine; compare the two columns of one
+run, not runs on different machines.
 """
 
 from __future__ import annotations
@@ -263,6 +264,7 @@ def main() -> None:
             workspaces.append(("rototo examples/basic", shared))
         generated = generate(Path(scratch) / "generated", args.variables)
         workspaces.append((f"generated, {args.variables} variables", generated))
+        ratios: list[str] = []
         print("| workspace | measure | rototo-operator | reference 0.1.0a5 |")
         print("| --- | --- | ---: | ---: |")
         for label, path in workspaces:
@@ -271,7 +273,11 @@ def main() -> None:
             theirs = measure_reference(path, args.rounds, args.resolves, calls) or {}
 
             def cell(result: dict[str, Any], key: str, unit: str) -> str:
-                return f"{result[key]:,.1f} {unit}" if key in result else "n/a"
+                if key not in result:
+                    return "n/a"
+                # Two decimals for short times: the goal ratios are read off these.
+                digits = 2 if unit == "ms" and result[key] < 10 else 1
+                return f"{result[key]:,.{digits}f} {unit}"
 
             print(
                 f"| {label} | load (stage+lint+compile) | {cell(mine, 'load_ms', 'ms')} | "
@@ -293,6 +299,17 @@ def main() -> None:
                 f"| {label} | resolve_variable | {cell(mine, 'resolves_per_s', '/s')} | "
                 f"{cell(theirs, 'resolves_per_s', '/s')} |"
             )
+            if theirs:
+                speedup = mine["resolves_per_s"] / theirs["resolves_per_s"]
+                load_ratio = theirs["load_ms"] / mine["compiled_load_ms"]
+                ratios.append(
+                    f"{label}: resolve_variable {speedup:.1f}x the reference (goal 10x), "
+                    f"compiled load {load_ratio:.1f}x faster than its load (goal 5x)"
+                )
+        if ratios:
+            print("\nIssue 4 goals, this run:")
+            for line in ratios:
+                print(f"- {line}")
         goal = generate(
             Path(scratch) / "goal", args.goal_variables, args.goal_qualifiers, args.goal_entries
         )
