@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pydantic
 
@@ -60,11 +61,20 @@ class LintFailedError(WorkspaceLoadError):
         self.diagnostics = diagnostics
 
 
+# Built once: `json.dumps` with options constructs an encoder per call. No circular
+# reference check: every value encoded here was parsed from JSON or TOML, so it is a tree.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    check_circular=False,
+)
+
+
 def canonical_json(value: Any) -> bytes:
     """The one byte encoding of a JSON value: sorted keys, compact, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def _canonical_members(document: Mapping[str, Any]) -> dict[str, bytes]:
@@ -89,97 +99,6 @@ def _digest_of(members: Mapping[str, bytes]) -> str:
 
 def content_digest(document: Mapping[str, Any]) -> str:
     return _digest_of(_canonical_members(document))
-
-
-# -- document shape (pydantic) -----------------------------------------------------------
-
-
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-
-
-class LiteralSelection(_Strict):
-    kind: Literal["literal"]
-    value: Any
-
-
-class CatalogSelection(_Strict):
-    kind: Literal["catalog"]
-    catalog: str
-    entry: str
-
-
-class CatalogListSelection(_Strict):
-    kind: Literal["catalog_list"]
-    catalog: str
-    entries: list[str]
-
-
-class QuerySelection(_Strict):
-    kind: Literal["query"]
-    catalog: str
-    query: dict[str, Any]
-
-
-Selection = Annotated[
-    LiteralSelection | CatalogSelection | CatalogListSelection,
-    pydantic.Field(discriminator="kind"),
-]
-RuleSelection = Annotated[
-    LiteralSelection | CatalogSelection | CatalogListSelection | QuerySelection,
-    pydantic.Field(discriminator="kind"),
-]
-
-
-class CompiledRule(_Strict):
-    index: int
-    when: dict[str, Any] | None
-    select: RuleSelection
-
-
-class CompiledVariable(_Strict):
-    type: str
-    description: str | None = None
-    request_contexts: list[str]
-    default: Selection
-    rules: list[CompiledRule]
-
-
-class CompiledQualifier(_Strict):
-    description: str | None = None
-    when: dict[str, Any]
-    request_contexts: list[str]
-
-
-class CompiledCatalog(_Strict):
-    schema_: Any = pydantic.Field(alias="schema")
-    entries: dict[str, Any]
-
-
-class CompiledRequestContext(_Strict):
-    schema_: Any = pydantic.Field(alias="schema")
-    samples: dict[str, Any]
-
-
-class CompiledWorkspace(_Strict):
-    catalogs: dict[str, CompiledCatalog]
-    qualifiers: dict[str, CompiledQualifier]
-    request_contexts: dict[str, CompiledRequestContext]
-    variables: dict[str, CompiledVariable]
-
-
-class CompilerInfo(_Strict):
-    name: str
-    version: str
-
-
-class CompiledDocument(_Strict):
-    format: Literal["rototo.compiled/v1"]
-    compiler: CompilerInfo
-    source: str
-    fingerprint: str
-    digest: str
-    workspace: CompiledWorkspace
 
 
 # -- compile -------------------------------------------------------------------------------
@@ -488,6 +407,122 @@ class _QualifierState:
         return EvalEnv(self.context, self.resolve, entry)
 
 
+# -- reading a document ----------------------------------------------------------------
+#
+# One pass over the document checks its shape against docs/compiled-format.schema.json and
+# builds the runtime tables at the same time. Only exact JSON types are accepted: every
+# document read here came out of `json.loads`.
+
+
+class _ShapeError(Exception):
+    """Where the document leaves the documented shape (a JSON Pointer), and how."""
+
+    def __init__(self, where: tuple[str | int, ...], problem: str) -> None:
+        super().__init__(f"{_pointer(where)}: {problem}")
+
+
+def _pointer(where: tuple[str | int, ...]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in where) or "/"
+
+
+_TOP_KEYS = frozenset({"format", "compiler", "source", "fingerprint", "digest", "workspace"})
+_COMPILER_KEYS = frozenset({"name", "version"})
+_WORKSPACE_KEYS = frozenset({"catalogs", "qualifiers", "request_contexts", "variables"})
+_CATALOG_KEYS = frozenset({"schema", "entries"})
+_CONTEXT_KEYS = frozenset({"schema", "samples"})
+_QUALIFIER_KEYS = frozenset({"when", "request_contexts"})
+_VARIABLE_KEYS = frozenset({"type", "request_contexts", "default", "rules"})
+_DESCRIBED = frozenset({"description"})
+_RULE_KEYS = frozenset({"index", "when", "select"})
+# Selection kinds: their keys and the fields that must be strings.
+_SELECTIONS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "literal": (frozenset({"kind", "value"}), ()),
+    "catalog": (frozenset({"kind", "catalog", "entry"}), ("catalog", "entry")),
+    "catalog_list": (frozenset({"kind", "catalog", "entries"}), ("catalog",)),
+    "query": (frozenset({"kind", "catalog", "query"}), ("catalog",)),
+}
+_LITERAL_KEYS = _SELECTIONS["literal"][0]
+_ENTRY_KEYS = _SELECTIONS["catalog"][0]
+_ENTRIES_KEYS = _SELECTIONS["catalog_list"][0]
+_QUERY_KEYS = _SELECTIONS["query"][0]
+# Shared by every literal selection: sources are copied on the way out (`thaw`).
+_LITERAL_SOURCE: dict[str, Any] = {"kind": "literal"}
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
+def _object(
+    value: Any,
+    where: tuple[str | int, ...],
+    keys: frozenset[str],
+    optional: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """`value` as an object with exactly `keys`, plus any of `optional`."""
+    if type(value) is dict:
+        present = value.keys()
+        if present == keys or (optional and present - optional == keys):
+            return value
+        missing = sorted(keys - present)
+        if missing:
+            raise _ShapeError(where, "missing " + ", ".join(missing))
+        raise _ShapeError(where, "unexpected " + ", ".join(sorted(present - keys - optional)))
+    raise _ShapeError(where, "expected an object")
+
+
+def _mapping(value: Any, where: tuple[str | int, ...]) -> dict[str, Any]:
+    if type(value) is dict:
+        return value
+    raise _ShapeError(where, "expected an object")
+
+
+def _string(value: Any, where: tuple[str | int, ...]) -> str:
+    if type(value) is str:
+        return value
+    raise _ShapeError(where, "expected a string")
+
+
+def _strings(value: Any, where: tuple[str | int, ...]) -> list[str]:
+    if type(value) is list:
+        for item in value:
+            if type(item) is not str:
+                break
+        else:
+            return value
+    raise _ShapeError(where, "expected an array of strings")
+
+
+def _ids(value: Any, where: tuple[str | int, ...]) -> frozenset[str]:
+    ids = frozenset(_strings(value, where))
+    if len(ids) != len(value):
+        raise _ShapeError(where, "ids must be unique")
+    return ids
+
+
+def _schema(value: Any, where: tuple[str | int, ...]) -> Any:
+    if type(value) is dict or type(value) is bool:
+        return value
+    raise _ShapeError(where, "expected a JSON Schema (an object or a boolean)")
+
+
+def _selection_error(
+    value: Any, where: tuple[str | int, ...], kinds: tuple[str, ...]
+) -> _ShapeError:
+    """Why `value` is not a selection of one of `kinds` (only called once it is not)."""
+    kind = value.get("kind") if type(value) is dict else None
+    if type(kind) is not str or kind not in kinds:
+        if type(value) is not dict:
+            return _ShapeError(where, "expected an object")
+        return _ShapeError((*where, "kind"), "expected one of " + ", ".join(kinds))
+    keys, strings = _SELECTIONS[kind]
+    _object(value, where, keys)
+    for field in strings:
+        _string(value[field], (*where, field))
+    if kind == "catalog_list":
+        _strings(value["entries"], (*where, "entries"))
+    if kind == "query":
+        return _ShapeError((*where, "query"), "expected an expression object")
+    return _ShapeError(where, "not a valid selection")
+
+
 class CompiledModel:
     """A loaded runtime model: validated, compiled once, resolved many times."""
 
@@ -500,55 +535,135 @@ class CompiledModel:
             document = json.loads(data)
         else:
             data = canonical
-        try:
-            parsed = CompiledDocument.model_validate(document)
-        except pydantic.ValidationError as error:
-            raise WorkspaceLoadError(f"compiled model does not match {FORMAT}: {error}") from None
         self._document = document
         self._bytes = data
-        self.digest: str = parsed.digest
-        self.source: str = parsed.source
-        self.fingerprint: str = parsed.fingerprint
-        self.compiler_version: str = parsed.compiler.version
-        workspace = parsed.workspace
-        self._catalog_entries = {cid: c.entries for cid, c in workspace.catalogs.items()}
-        self._catalog_schemas = {cid: c.schema_ for cid, c in workspace.catalogs.items()}
+        self._built: dict[str, Predicate] = {}
+        try:
+            self._read(document)
+        except _ShapeError as error:
+            raise WorkspaceLoadError(f"compiled model does not match {FORMAT}: {error}") from None
+        del self._built
+
+    def _read(self, document: Any) -> None:
+        top = _object(document, (), _TOP_KEYS)
+        if top["format"] != FORMAT:
+            raise _ShapeError(("format",), f"expected {FORMAT!r}")
+        compiler = _object(top["compiler"], ("compiler",), _COMPILER_KEYS)
+        _string(compiler["name"], ("compiler", "name"))
+        self.compiler_version: str = _string(compiler["version"], ("compiler", "version"))
+        self.source: str = _string(top["source"], ("source",))
+        self.fingerprint: str = _string(top["fingerprint"], ("fingerprint",))
+        self.digest: str = _string(top["digest"], ("digest",))
+        if not _DIGEST.match(self.digest):
+            raise _ShapeError(("digest",), "expected sha256: and 64 lowercase hex digits")
+        workspace = _object(top["workspace"], ("workspace",), _WORKSPACE_KEYS)
+
+        self._catalog_entries: dict[str, dict[str, Any]] = {}
+        self._catalog_schemas: dict[str, Any] = {}
+        for cid, item in _mapping(workspace["catalogs"], ("workspace", "catalogs")).items():
+            where = ("workspace", "catalogs", cid)
+            catalog = _object(item, where, _CATALOG_KEYS)
+            self._catalog_schemas[cid] = _schema(catalog["schema"], (*where, "schema"))
+            self._catalog_entries[cid] = _mapping(catalog["entries"], (*where, "entries"))
         self._hydrator = catalogs.Hydrator(self._catalog_schemas, self._catalog_entries)
+
         self._request_contexts: dict[str, Any] = {}
-        for rid, context in sorted(workspace.request_contexts.items()):
-            validator, message = catalogs.compile_plain_schema(context.schema_)
+        self._samples: dict[str, dict[str, Any]] = {}
+        contexts = _mapping(workspace["request_contexts"], ("workspace", "request_contexts"))
+        for rid, item in sorted(contexts.items()):
+            where = ("workspace", "request_contexts", rid)
+            context = _object(item, where, _CONTEXT_KEYS)
+            validator, message = catalogs.compile_plain_schema(
+                _schema(context["schema"], (*where, "schema"))
+            )
             if validator is None:
                 raise WorkspaceLoadError(f"request context schema is invalid: {message}")
             self._request_contexts[rid] = validator
-        self._qualifier_contexts = {
-            qid: frozenset(q.request_contexts) for qid, q in workspace.qualifiers.items()
-        }
-        self._built: dict[str, Predicate] = {}
-        self._qualifiers: dict[str, Predicate] = {
-            qid: self._predicate(q.when) for qid, q in workspace.qualifiers.items()
-        }
-        self._variables = {
-            vid: _Variable(
-                request_contexts=frozenset(v.request_contexts),
-                default=self._selected(v.default),
-                rules=tuple(self._rule(rule) for rule in v.rules),
+            samples = _mapping(context["samples"], (*where, "samples"))
+            self._samples[rid] = dict(sorted(samples.items()))
+
+        self._qualifier_contexts: dict[str, frozenset[str]] = {}
+        self._qualifiers: dict[str, Predicate] = {}
+        for qid, item in _mapping(workspace["qualifiers"], ("workspace", "qualifiers")).items():
+            where = ("workspace", "qualifiers", qid)
+            qualifier = _object(item, where, _QUALIFIER_KEYS, _DESCRIBED)
+            if "description" in qualifier:
+                _string(qualifier["description"], (*where, "description"))
+            self._qualifier_contexts[qid] = _ids(
+                qualifier["request_contexts"], (*where, "request_contexts")
             )
-            for vid, v in workspace.variables.items()
-        }
-        self._samples = {
-            rid: dict(sorted(context.samples.items()))
-            for rid, context in sorted(workspace.request_contexts.items())
-        }
-        del self._built
-        self.variable_ids: tuple[str, ...] = tuple(sorted(workspace.variables))
-        self.qualifier_ids: tuple[str, ...] = tuple(sorted(workspace.qualifiers))
+            self._qualifiers[qid] = self._predicate(qualifier["when"], (*where, "when"))
+
+        self._variables: dict[str, _Variable] = {}
+        for vid, item in _mapping(workspace["variables"], ("workspace", "variables")).items():
+            self._variables[vid] = self._variable(item, ("workspace", "variables", vid))
+        self.variable_ids: tuple[str, ...] = tuple(sorted(self._variables))
+        self.qualifier_ids: tuple[str, ...] = tuple(sorted(self._qualifiers))
 
     # -- construction helpers ---------------------------------------------------------
-    def _predicate(self, data: dict[str, Any]) -> Predicate:
+    def _variable(self, item: Any, where: tuple[str | int, ...]) -> _Variable:
+        variable = _object(item, where, _VARIABLE_KEYS, _DESCRIBED)
+        _string(variable["type"], (*where, "type"))
+        if "description" in variable:
+            _string(variable["description"], (*where, "description"))
+        rules = variable["rules"]
+        if type(rules) is not list:
+            raise _ShapeError((*where, "rules"), "expected an array")
+        return _Variable(
+            request_contexts=_ids(variable["request_contexts"], (*where, "request_contexts")),
+            default=self._selection(variable["default"], (*where, "default")),
+            rules=tuple(
+                self._rule(rule, (*where, "rules", index)) for index, rule in enumerate(rules)
+            ),
+        )
+
+    def _rule(self, item: Any, where: tuple[str | int, ...]) -> _Rule:
+        rule = _object(item, where, _RULE_KEYS)
+        index = rule["index"]
+        if type(index) is not int or index < 0:
+            raise _ShapeError((*where, "index"), "expected a non-negative integer")
+        when = rule["when"]
+        predicate = None if when is None else self._predicate(when, (*where, "when"))
+        select = rule["select"]
+        if type(select) is dict and select.get("kind") == "query":
+            if select.keys() != _QUERY_KEYS or type(select["catalog"]) is not str:
+                raise _selection_error(select, (*where, "select"), tuple(_SELECTIONS))
+            query = self._predicate(select["query"], (*where, "select", "query"))
+            return _Rule(index, predicate, (select["catalog"], query), None)
+        return _Rule(index, predicate, None, self._selection(select, (*where, "select"), True))
+
+    def _selection(
+        self, value: Any, where: tuple[str | int, ...], in_rule: bool = False
+    ) -> _Selected:
+        if type(value) is dict:
+            kind = value.get("kind")
+            keys = value.keys()
+            if kind == "literal" and keys == _LITERAL_KEYS:
+                return _Selected(value["value"], _LITERAL_SOURCE)
+            if kind == "catalog" and keys == _ENTRY_KEYS:
+                catalog, name = value["catalog"], value["entry"]
+                if type(catalog) is str and type(name) is str:
+                    return _Selected(
+                        self._entry(catalog, name),
+                        {"kind": "catalog", "catalog": catalog, "value": name},
+                    )
+            elif kind == "catalog_list" and keys == _ENTRIES_KEYS:
+                catalog, names = value["catalog"], value["entries"]
+                if type(catalog) is str and type(names) is list:
+                    entries = [self._entry(catalog, _string(n, (*where, "entries"))) for n in names]
+                    return _Selected(
+                        entries, {"kind": "catalog_list", "catalog": catalog, "values": names}
+                    )
+        kinds = tuple(_SELECTIONS) if in_rule else ("literal", "catalog", "catalog_list")
+        raise _selection_error(value, where, kinds)
+
+    def _predicate(self, data: Any, where: tuple[str | int, ...]) -> Predicate:
         # Identical stored expressions (the same `when` on many rules is common) share one
         # compiled closure: closures hold no state, so sharing cannot change an answer.
         # The key is the stored form's repr, which tells 1, 1.0 and true apart (`==` would
         # not). Built once per load, here, never during resolution.
+        if type(data) is not dict:
+            raise _ShapeError(where, "expected an expression object")
         key = repr(data)
         built = self._built.get(key)
         if built is not None:
@@ -557,7 +672,7 @@ class CompiledModel:
             expression: Expression = expression_from_json(data)
         except (ExpressionFormatError, RototoError, ValueError, KeyError, TypeError) as error:
             raise WorkspaceLoadError(
-                f"compiled model holds an invalid expression: {error}"
+                f"compiled model holds an invalid expression at {_pointer(where)}: {error}"
             ) from None
         built = self._built[key] = expression.compile()
         return built
@@ -569,29 +684,6 @@ class CompiledModel:
         if name not in entries:
             raise WorkspaceLoadError(f"variable references unknown catalog value: {name}")
         return entries[name]
-
-    def _selected(
-        self, selection: LiteralSelection | CatalogSelection | CatalogListSelection
-    ) -> _Selected:
-        if isinstance(selection, LiteralSelection):
-            return _Selected(selection.value, {"kind": "literal"})
-        if isinstance(selection, CatalogSelection):
-            return _Selected(
-                self._entry(selection.catalog, selection.entry),
-                {"kind": "catalog", "catalog": selection.catalog, "value": selection.entry},
-            )
-        return _Selected(
-            [self._entry(selection.catalog, name) for name in selection.entries],
-            {"kind": "catalog_list", "catalog": selection.catalog, "values": selection.entries},
-        )
-
-    def _rule(self, rule: CompiledRule) -> _Rule:
-        when = None if rule.when is None else self._predicate(rule.when)
-        if isinstance(rule.select, QuerySelection):
-            return _Rule(
-                rule.index, when, (rule.select.catalog, self._predicate(rule.select.query)), None
-            )
-        return _Rule(rule.index, when, None, self._selected(rule.select))
 
     # -- serialization -----------------------------------------------------------------
     def to_bytes(self) -> bytes:
