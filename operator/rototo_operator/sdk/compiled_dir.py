@@ -98,7 +98,10 @@ def read_model(model: Path, *, max_bytes: int = MAX_MODEL_BYTES) -> ModelBytes:
     physical = directory / link / model.name if link is not None else model
     try:
         with open(physical, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
+            # Size the read by the file, not by the cap: `read(n)` allocates n bytes up
+            # front, and 200 MiB per load costs more than reading a small model.
+            size = os.fstat(handle.fileno()).st_size
+            raw = handle.read(min(size, max_bytes) + 1)
     except FileNotFoundError:
         raise WorkspaceLoadError(
             f"{model}: compiled model not found (is the ConfigMap mounted and published?)"
