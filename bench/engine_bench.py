@@ -1,10 +1,11 @@
 """Engine speed, side by side with the reference `rototo==0.1.0a5` in the same run.
 
-Run: `.venv/bin/python bench/engine_bench.py [--variables 300] [--rounds 5] [--resolves 20000]`.
+Run: `.venv/bin/python bench/engine_bench.py [--variables 300] [--rounds 9] [--blocks 15]`.
 
 For each workspace (the project's `examples/account-config`, a generated one with N
 variables, and rototo's `examples/basic` when ../shared is present) it measures, for our
-engine and for the reference (in its own virtual environment and process, timed there):
+engine and for the reference (a worker process in the reference's own virtual
+environment, timing itself):
 
 - load: `Workspace.load` (stage, lint, compile), median of `--rounds`;
 - lint: `Workspace.inspect` + `lint()`, median of `--rounds`;
@@ -13,6 +14,10 @@ engine and for the reference (in its own virtual environment and process, timed 
   pods do), compared with the reference's load of the source;
 - resolve: `resolve_variable` calls per second (awaited one after another, context
   validation on), over `--resolves` calls cycling through the workspace's variables.
+
+The two sides take turns: every measurement runs in `--blocks` short blocks, ours then
+the reference's, so a burst of load from elsewhere on the machine falls on both sides
+rather than on whichever happened to be running; medians are over all blocks' samples.
 
 Then compiles the size goal's generated workspace (`--goal-variables 1000`,
 `--goal-qualifiers 1000`, `--goal-entries 200`) and prints its median time.
@@ -41,41 +46,47 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator")]
 
 import rototo_operator as ours  # noqa: E402
-from rototo_operator.engine import compiled, lint  # noqa: E402
+from rototo_operator.engine import compiled  # noqa: E402
 
 ORACLE_PYTHON = Path(os.environ.get("ROTOTO_ORACLE_PYTHON", ROOT / ".venv-oracle/bin/python"))
 
-# Runs inside the reference's environment: the same measurements, timed in its process.
-REFERENCE_SCRIPT = textwrap.dedent(
+# Runs inside the reference's environment as a worker: one JSON request per line on stdin,
+# one JSON answer per line on stdout, each measurement timed in its own process.
+REFERENCE_WORKER = textwrap.dedent(
     """
-    import asyncio, json, os, statistics, sys, time
+    import asyncio, json, os, sys, time
     import rototo
 
-    def median_ms(samples):
-        return statistics.median(samples) * 1000
+    loaded = {}
 
-    async def main(job):
-        source, rounds, resolves = job["source"], job["rounds"], job["resolves"]
-        loads, lints = [], []
-        for _ in range(rounds):
+    async def serve(job):
+        op, source, count = job["op"], job["source"], job["count"]
+        samples = []
+        if op == "load":
+            for _ in range(count):
+                start = time.perf_counter()
+                loaded[source] = await rototo.Workspace.load(source)
+                samples.append(time.perf_counter() - start)
+        elif op == "lint":
+            for _ in range(count):
+                start = time.perf_counter()
+                inspected = await rototo.Workspace.inspect(source)
+                await inspected.lint()
+                samples.append(time.perf_counter() - start)
+        elif op == "resolve":
+            workspace, calls, first = loaded[source], job["calls"], job["first"]
             start = time.perf_counter()
-            workspace = await rototo.Workspace.load(source)
-            loads.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            inspected = await rototo.Workspace.inspect(source)
-            await inspected.lint()
-            lints.append(time.perf_counter() - start)
-        calls = job["calls"]
-        start = time.perf_counter()
-        for index in range(resolves):
-            variable, context = calls[index % len(calls)]
-            await workspace.resolve_variable(variable, context)
-        elapsed = time.perf_counter() - start
-        return {"load_ms": median_ms(loads), "lint_ms": median_ms(lints),
-                "resolves_per_s": resolves / elapsed}
+            for index in range(first, first + count):
+                variable, context = calls[index % len(calls)]
+                await workspace.resolve_variable(variable, context)
+            samples.append(time.perf_counter() - start)
+        return samples
 
-    job = json.load(sys.stdin)
-    print(json.dumps(asyncio.run(main(job))))
+    async def main():
+        for line in sys.stdin:
+            print(json.dumps(await serve(json.loads(line))), flush=True)
+
+    asyncio.run(main())
     sys.stdout.flush()
     os._exit(0)
     """
@@ -177,81 +188,143 @@ def calls_for(workspace: Path) -> list[tuple[str, dict[str, Any]]]:
     return usable
 
 
-async def measure_ours(
-    source: Path, rounds: int, resolves: int, calls: list[Any]
-) -> dict[str, Any]:
-    loads, lints, compiles = [], [], []
-    workspace = None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        workspace = await ours.Workspace.load(str(source))
-        loads.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        inspected = await ours.Workspace.inspect(str(source))
-        await inspected.lint()
-        lints.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        model = compiled.compile_tree(source, source=str(source), fingerprint="bench")
-        compiles.append(time.perf_counter() - start)
-    assert workspace is not None
-    compiled_loads = []
+class Reference:
+    """The reference engine in its own process, measuring on request."""
+
+    def __init__(self) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+            script.write(REFERENCE_WORKER)
+        self._script = script.name
+        self._process = subprocess.Popen(
+            [str(ORACLE_PYTHON), self._script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def measure(self, op: str, source: Path, count: int, **extra: Any) -> list[float]:
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        job = {"op": op, "source": str(source), "count": count, **extra}
+        self._process.stdin.write(json.dumps(job) + "\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"reference worker died during {op} of {source}")
+        samples: list[float] = json.loads(answer)
+        return samples
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=60)
+        os.unlink(self._script)
+
+
+class Ours:
+    """Our engine, measured the same way in this process."""
+
+    def __init__(self, source: Path, model_file: Path) -> None:
+        self.source = source
+        self.model_file = model_file
+        self.workspace: ours.Workspace | None = None
+
+    async def measure(self, op: str, count: int, **extra: Any) -> list[float]:
+        samples = []
+        if op == "resolve":
+            assert self.workspace is not None
+            calls, first = extra["calls"], extra["first"]
+            start = time.perf_counter()
+            for index in range(first, first + count):
+                variable, context = calls[index % len(calls)]
+                await self.workspace.resolve_variable(variable, context)
+            return [time.perf_counter() - start]
+        for _ in range(count):
+            start = time.perf_counter()
+            if op == "load":
+                self.workspace = await ours.Workspace.load(str(self.source))
+            elif op == "load_compiled":
+                await ours.Workspace.load(str(self.model_file))
+            elif op == "lint":
+                inspected = await ours.Workspace.inspect(str(self.source))
+                await inspected.lint()
+            else:
+                compiled.compile_tree(self.source, source=str(self.source), fingerprint="bench")
+            samples.append(time.perf_counter() - start)
+        return samples
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+async def measure(
+    source: Path, reference: Reference | None, args: argparse.Namespace, calls: list[Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ours, reference) results for one workspace, taking turns block by block."""
     with tempfile.TemporaryDirectory() as scratch:
+        model = compiled.compile_tree(source, source=str(source), fingerprint="bench")
         model_file = Path(scratch) / "workspace.json"
         model_file.write_bytes(model.to_bytes())
-        for _ in range(rounds):
-            start = time.perf_counter()
-            await ours.Workspace.load(str(model_file))
-            compiled_loads.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    for index in range(resolves):
-        variable, context = calls[index % len(calls)]
-        await workspace.resolve_variable(variable, context)
-    elapsed = time.perf_counter() - start
-    lint_only = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        lint.lint_tree(source)
-        lint_only.append(time.perf_counter() - start)
-    return {
-        "load_ms": statistics.median(loads) * 1000,
-        "lint_ms": statistics.median(lints) * 1000,
-        "compile_ms": statistics.median(compiles) * 1000,
-        "compiled_load_ms": statistics.median(compiled_loads) * 1000,
+        mine = Ours(source, model_file)
+        samples: dict[str, list[float]] = {}
+        theirs: dict[str, list[float]] = {}
+
+        def take(into: dict[str, list[float]], key: str, values: list[float]) -> None:
+            into.setdefault(key, []).extend(values)
+
+        # Staged loads and lint: `--rounds` samples each, one per turn.
+        for _ in range(args.rounds):
+            for op in ("load", "lint", "compile"):
+                take(samples, op, await mine.measure(op, 1))
+            if reference is not None:
+                for op in ("load", "lint"):
+                    take(theirs, op, reference.measure(op, source, 1))
+        # The compiled-load goal: short blocks of each, alternating.
+        per_block = 3
+        for _ in range(args.blocks):
+            take(samples, "load_compiled", await mine.measure("load_compiled", per_block))
+            if reference is not None:
+                take(theirs, "load_blocks", reference.measure("load", source, per_block))
+        # Resolution: the calls split into blocks, alternating; rate over all of them.
+        chunk = max(1, args.resolves // args.blocks)
+        for block in range(args.blocks):
+            take(
+                samples,
+                "resolve",
+                await mine.measure("resolve", chunk, calls=calls, first=block * chunk),
+            )
+            if reference is not None:
+                take(
+                    theirs,
+                    "resolve",
+                    reference.measure("resolve", source, chunk, calls=calls, first=block * chunk),
+                )
+    total = chunk * args.blocks
+    result = {
+        "load_ms": median_ms(samples["load"]),
+        "lint_ms": median_ms(samples["lint"]),
+        "compile_ms": median_ms(samples["compile"]),
+        "compiled_load_ms": median_ms(samples["load_compiled"]),
         "model_bytes": len(model.to_bytes()),
-        "resolves_per_s": resolves / elapsed,
+        "resolves_per_s": total / sum(samples["resolve"]),
     }
-
-
-def measure_reference(
-    source: Path, rounds: int, resolves: int, calls: list[Any]
-) -> dict[str, Any] | None:
-    if not ORACLE_PYTHON.exists():
-        return None
-    job = {"source": str(source), "rounds": rounds, "resolves": resolves, "calls": calls}
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write(REFERENCE_SCRIPT)
-    try:
-        done = subprocess.run(
-            [str(ORACLE_PYTHON), script.name],
-            input=json.dumps(job),
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-    finally:
-        os.unlink(script.name)
-    if done.returncode != 0:
-        print(f"reference failed: {done.stderr.strip()}", file=sys.stderr)
-        return None
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    if reference is None:
+        return result, {}
+    return result, {
+        "load_ms": median_ms(theirs["load"]),
+        # The same operation, sampled in the blocks that alternate with our compiled loads.
+        "goal_load_ms": median_ms(theirs["load_blocks"]),
+        "lint_ms": median_ms(theirs["lint"]),
+        "resolves_per_s": total / sum(theirs["resolve"]),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--variables", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--blocks", type=int, default=15)
     parser.add_argument("--resolves", type=int, default=20000)
     parser.add_argument("--goal-variables", type=int, default=1000)
     parser.add_argument("--goal-qualifiers", type=int, default=1000)
@@ -267,10 +340,10 @@ def main() -> None:
         ratios: list[str] = []
         print("| workspace | measure | rototo-operator | reference 0.1.0a5 |")
         print("| --- | --- | ---: | ---: |")
+        reference = Reference() if ORACLE_PYTHON.exists() else None
         for label, path in workspaces:
             calls = calls_for(path)
-            mine = asyncio.run(measure_ours(path, args.rounds, args.resolves, calls))
-            theirs = measure_reference(path, args.rounds, args.resolves, calls) or {}
+            mine, theirs = asyncio.run(measure(path, reference, args, calls))
 
             def cell(result: dict[str, Any], key: str, unit: str) -> str:
                 if key not in result:
@@ -293,7 +366,7 @@ def main() -> None:
             )
             print(
                 f"| {label} | load compiled model vs. reference load | "
-                f"{cell(mine, 'compiled_load_ms', 'ms')} | {cell(theirs, 'load_ms', 'ms')} |"
+                f"{cell(mine, 'compiled_load_ms', 'ms')} | {cell(theirs, 'goal_load_ms', 'ms')} |"
             )
             print(
                 f"| {label} | resolve_variable | {cell(mine, 'resolves_per_s', '/s')} | "
@@ -301,11 +374,13 @@ def main() -> None:
             )
             if theirs:
                 speedup = mine["resolves_per_s"] / theirs["resolves_per_s"]
-                load_ratio = theirs["load_ms"] / mine["compiled_load_ms"]
+                load_ratio = theirs["goal_load_ms"] / mine["compiled_load_ms"]
                 ratios.append(
                     f"{label}: resolve_variable {speedup:.1f}x the reference (goal 10x), "
                     f"compiled load {load_ratio:.1f}x faster than its load (goal 5x)"
                 )
+        if reference is not None:
+            reference.close()
         if ratios:
             print("\nIssue 4 goals, this run:")
             for line in ratios:
