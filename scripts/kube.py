@@ -178,7 +178,18 @@ class OperatorProcess:
 
     def start(self) -> OperatorProcess:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
-        environ.update({"KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env})
+        # Staging directories go to a temporary directory beside the log, not the
+        # machine's /tmp, so a killed operator's leftovers go with the caller's tree.
+        tmpdir = self.log_path.with_name(f"{self.log_path.stem}-tmp")
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        environ.update(
+            {
+                "KUBECONFIG": str(self.kubeconfig),
+                "PYTHONUNBUFFERED": "1",
+                "TMPDIR": str(tmpdir),
+                **self.env,
+            }
+        )
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rototo_operator", "run", *self.args],

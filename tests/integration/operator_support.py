@@ -107,7 +107,12 @@ class OperatorProcess:
     def __init__(self, kubeconfig: Path, log: Path, *args: str) -> None:
         self.metrics_port = free_port()
         self.log = log
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        # Its own temporary directory, inside the test's: staging directories land there,
+        # so a killed operator's leftovers go with the test's tmp_path, and a clean stop
+        # can be checked for leaving none (`staging_leftovers`).
+        self.tmpdir = log.with_name(f"{log.stem}-tmp")
+        self.tmpdir.mkdir(exist_ok=True)
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "TMPDIR": str(self.tmpdir)}
         cmd = [
             str(OPERATOR),
             "run",
@@ -192,6 +197,8 @@ def running_operator(
     finally:
         code = proc.terminate()
     assert code == 0, f"operator exit code {code}:\n{proc.log_text()}"
+    leftovers = sorted(path.name for path in proc.tmpdir.glob("rototo-stage-*"))
+    assert not leftovers, f"a clean stop left staging directories behind: {leftovers}"
 
 
 @contextlib.contextmanager

@@ -133,6 +133,9 @@ def sigterm(proc: OperatorProcess) -> float:
     proc.terminate()  # closes the log file
     assert code == 0, proc.log_text()
     assert "blocked source operation(s) abandoned" in proc.log_text()
+    # The abandoned fetch's staging directory went too, though its thread never returned.
+    leftovers = sorted(path.name for path in proc.tmpdir.glob("rototo-stage-*"))
+    assert not leftovers, f"staging directories left behind: {leftovers}"
     return elapsed
 
 

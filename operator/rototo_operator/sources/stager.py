@@ -138,6 +138,9 @@ class Stager:
         self.staging_dir = Path(staging_dir) if staging_dir is not None else None
         self._lock = threading.Lock()
         self._staged: weakref.WeakSet[StagedWorkspace] = weakref.WeakSet()
+        # Directories of stages still running, so `cleanup` reaches them too (a fetch
+        # blocked in libgit2 never returns to remove its own).
+        self._in_progress: set[Path] = set()
         # Extends lists seen when staging remote layers, by (layer key, fingerprint): lets
         # probe() combine a layered fingerprint without fetching anything.
         self._known_extends: dict[tuple[str, str], tuple[tuple[str, ...], str | None]] = {}
@@ -150,6 +153,8 @@ class Stager:
         spec = parse_source(source)
         self._check_local(spec)
         work = Path(tempfile.mkdtemp(prefix="rototo-stage-", dir=self.staging_dir))
+        with self._lock:
+            self._in_progress.add(work)
         try:
             session = _Session(self, spec, work)
             layers = layering.collect(_Request(spec), session.load)
@@ -175,10 +180,19 @@ class Stager:
                 owned_dir=work,
             )
         except BaseException:
+            with self._lock:
+                self._in_progress.discard(work)
             shutil.rmtree(work, ignore_errors=True)
             raise
         with self._lock:
-            self._staged.add(staged)
+            # `cleanup` ran meanwhile and took the directory: this stage is cancelled.
+            cancelled = work not in self._in_progress
+            self._in_progress.discard(work)
+            if not cancelled:
+                self._staged.add(staged)
+        if cancelled:
+            staged.cleanup()
+            raise SourceError(f"staging {spec.redacted()} was cancelled: its stager was cleaned up")
         return staged
 
     def probe(self, source: str) -> str | None:
@@ -201,11 +215,15 @@ class Stager:
         return fingerprints.combine_layers(fingerprints_found)
 
     def cleanup(self) -> None:
-        """Remove every workspace this Stager staged (the shared git cache stays)."""
+        """Remove every workspace this Stager staged (the shared git cache stays), and the
+        directories of stages still running: those stages then fail."""
         with self._lock:
             staged, self._staged = list(self._staged), weakref.WeakSet()
+            running, self._in_progress = list(self._in_progress), set()
         for workspace in staged:
             workspace.cleanup()
+        for work in running:
+            shutil.rmtree(work, ignore_errors=True)
 
     def __enter__(self) -> Stager:
         return self

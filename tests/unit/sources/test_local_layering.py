@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,6 +277,50 @@ def test_cleanup_removes_staged_directories(tmp_path: Path) -> None:
     stager.cleanup()
     assert not second.root.exists()
     assert stager.cache_dir.exists(), "the process-wide git cache outlives one Stager"
+
+
+def test_cleanup_removes_the_directories_of_stages_still_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage blocked for good (a fetch hung in libgit2) cannot remove its own directory;
+    the Stager's cleanup, which the operator runs before it exits, does."""
+    from rototo_operator.sources import layering
+
+    entered, release = threading.Event(), threading.Event()
+    real_collect = layering.collect
+
+    def blocked_collect(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        return real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(layering, "collect", blocked_collect)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    stager = Stager(staging_dir=staging)
+    outcome: list[BaseException | None] = []
+
+    def stage() -> None:
+        try:
+            stager.stage(str(write(tmp_path / "ws", {"rototo-workspace.toml": manifest()})))
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=stage)
+    worker.start()
+    assert entered.wait(30)
+    assert [path.name[:13] for path in staging.iterdir()] == ["rototo-stage-"]
+    stager.cleanup()
+    assert list(staging.iterdir()) == []
+    release.set()
+    worker.join(30)
+    # The stage lost its directory under it: it fails, and leaves nothing behind either.
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], SourceError)
+    assert "was cancelled" in str(outcome[0])
+    assert list(staging.iterdir()) == []
 
 
 def test_credentials_repr_hides_secrets() -> None:
