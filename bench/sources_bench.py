@@ -3,17 +3,18 @@
 Run: `.venv/bin/python bench/sources_bench.py [--files 200] [--rounds 20]`.
 
 Real servers on loopback (the same ones the tests use): git over `file://`, over HTTPS
-(`git http-backend`, Basic auth, a private CA) and over SSH (asyncssh + git-upload-pack),
+(`git http-backend`, Basic auth, a private CA) and over SSH (OpenSSH sshd + git-upload-pack),
 and an HTTPS archive server with ETags. For each form it prints the median time and the
 server requests of: a probe when nothing changed, a stage when nothing changed (warm git
 cache: no object transfer), a stage after a new commit (incremental fetch), and a cold
-stage (empty cache). Needs the system `git`; the SSH rows need asyncssh.
+stage (empty cache). Needs the system `git`; the SSH rows need `sshd` (`make test-deps`).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import tarfile
@@ -149,13 +150,11 @@ def main() -> None:
                 work=work,
             )
 
-        try:
-            import asyncssh  # noqa: F401
-        except ImportError:
-            print("| git+ssh | skipped: asyncssh is not installed | | |")
+        if not os.access(git_servers.SSHD, os.X_OK):
+            print(f"| git+ssh | skipped: no OpenSSH sshd at {git_servers.SSHD} | | |")
         else:
             keys = git_servers.make_ssh_keys()
-            with git_servers.GitSshServer(keys, repo.bare.parent) as ssh:
+            with git_servers.SshdGitServer(keys, repo.bare.parent) as ssh:
                 credentials = sources.Credentials(
                     ssh_identity=keys.client_private, ssh_known_hosts=ssh.known_hosts_line()
                 )

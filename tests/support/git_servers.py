@@ -6,14 +6,12 @@ them: `git http-backend` behind a small TLS HTTP server that checks Basic auth, 
 per server). Certificates come from a throwaway CA made with `cryptography`. Every server
 counts its requests so tests can assert how many round trips an operation took.
 
-`GitSshServer` (asyncssh, in-process) remains only for `bench/sources_bench.py`; tests use
-`SshdGitServer`, which needs `/usr/sbin/sshd` (`make test-deps` installs it when root) and
-skips naming it otherwise.
+`SshdGitServer` needs `/usr/sbin/sshd` (`make test-deps` installs it when root); tests
+skip naming it otherwise.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -22,7 +20,6 @@ import http.server
 import ipaddress
 import os
 import pwd
-import shlex
 import shutil
 import socket
 import ssl
@@ -409,121 +406,6 @@ def make_ssh_keys() -> SshKeys:
         )
 
     return SshKeys(private(host), public(host), private(client), public(client))
-
-
-class GitSshServer:
-    """An asyncssh server on 127.0.0.1 running `git-upload-pack` for exec requests.
-
-    `port` 0 picks a free port; the port of a stopped server brings it back there."""
-
-    def __init__(self, keys: SshKeys, project_root: Path, *, port: int = 0) -> None:
-        self.keys = keys
-        self.project_root = project_root
-        self.port = port
-        self.commands: list[str] = []
-        self.auth_failures = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: Any = None
-
-    def known_hosts_line(self, host: str = "127.0.0.1") -> str:
-        return f"[{host}]:{self.port} {self.keys.host_public_line}"
-
-    def url(self, repo: str) -> str:
-        return f"git+ssh://git@127.0.0.1:{self.port}{self.project_root / repo}"
-
-    async def _start(self) -> None:
-        import asyncssh
-
-        owner = self
-        authorized = asyncssh.import_authorized_keys(self.keys.client_public_line + "\n")
-
-        class Server(asyncssh.SSHServer):
-            def begin_auth(self, username: str) -> bool:
-                return True
-
-            def public_key_auth_supported(self) -> bool:
-                return True
-
-            def validate_public_key(self, username: str, key: Any) -> bool:
-                accepted = authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None
-                if not accepted:
-                    owner.auth_failures += 1
-                return accepted
-
-        async def handle(process: Any) -> None:
-            command = process.command or ""
-            owner.commands.append(command)
-            words = shlex.split(command)
-            if len(words) != 2 or words[0] not in ("git-upload-pack", "git upload-pack"):
-                process.stderr.write("only git-upload-pack is served\n")
-                process.exit(1)
-                return
-            path = Path(words[1])
-            if not path.is_absolute():
-                path = owner.project_root / path
-            child = await asyncio.create_subprocess_exec(
-                require_git(),
-                "upload-pack",
-                str(path),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-
-            # Pump by hand: asyncssh's redirect() leaves coroutines behind at teardown.
-            async def feed() -> None:
-                assert child.stdin is not None
-                with contextlib.suppress(Exception):
-                    while data := await process.stdin.read(65536):
-                        child.stdin.write(data)
-                        await child.stdin.drain()
-                with contextlib.suppress(Exception):
-                    child.stdin.close()
-
-            async def drain(source: Any, sink: Any) -> None:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-
-            feeder = asyncio.ensure_future(feed())
-            await asyncio.gather(
-                drain(child.stdout, process.stdout), drain(child.stderr, process.stderr)
-            )
-            code = await child.wait()
-            feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feeder
-            process.exit(code)
-
-        self._server = await asyncssh.create_server(
-            Server,
-            "127.0.0.1",
-            self.port,
-            server_host_keys=[asyncssh.import_private_key(self.keys.host_private)],
-            process_factory=handle,
-            encoding=None,
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def __enter__(self) -> GitSshServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            self._server.close()
-            await self._server.wait_closed()
-            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
 
 SSHD = Path("/usr/sbin/sshd")
