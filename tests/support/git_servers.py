@@ -280,6 +280,10 @@ class GitHttpsServer(HttpsServer):
         # Seconds to hold every upload-pack POST (the object transfer of a fetch, not the
         # ls-remote GET) before answering: keeps a fetch in flight for shutdown tests.
         self.upload_pack_delay = 0.0
+        # `redirect(path)` -> a URL answers that request with a 302 there (None: serve it).
+        self.redirect: Callable[[str], str | None] | None = None
+        # The Authorization header of every request, in order (None when absent).
+        self.authorizations: list[str | None] = []
 
     def _authorized(self, request: _Handler) -> bool:
         if self.username is None and self.bearer_token is None:
@@ -293,6 +297,11 @@ class GitHttpsServer(HttpsServer):
         return False
 
     def handle(self, request: _Handler) -> None:
+        self.authorizations.append(request.headers.get("Authorization"))
+        target = self.redirect(request.path) if self.redirect is not None else None
+        if target is not None:
+            request.reply(302, b"", {"Location": target})
+            return
         if not self._authorized(request):
             request.reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="git"'})
             return

@@ -189,6 +189,21 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.check_deadline()
 
 
+def _refuse_offsite_redirects(repo: pygit2.Repository) -> None:
+    """Have libgit2 refuse HTTP redirects to another host for every remote of `repo`.
+
+    libgit2 follows a redirect of the first request of an exchange by default, and sends a
+    bearer token (a custom header) along to wherever it leads. pygit2 does not expose the
+    fetch option that turns this off, but libgit2 reads `http.followRedirects` from the
+    repository's configuration when the option is unset, and every remote here is an
+    anonymous one on a cache repository. Redirects within the same host still work."""
+    # The repository's own file, not the merged view: a user's global `true` must not
+    # count as set, and a global `false` must not stand in for ours.
+    local = pygit2.Config(os.path.join(repo.path, "config"))
+    if "http.followRedirects" not in local or local["http.followRedirects"] != "false":
+        local["http.followRedirects"] = "false"
+
+
 def _remote_url(spec: SourceSpec) -> str:
     return spec.location
 
@@ -250,6 +265,7 @@ class GitCache:
                     repo = pygit2.Repository(str(path))
                 else:
                     repo = pygit2.init_repository(str(path), bare=True)
+                _refuse_offsite_redirects(repo)
                 yield repo
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
@@ -364,6 +380,8 @@ def _translate_errors(spec: SourceSpec, action: str) -> Iterator[None]:
         raise
     except (pygit2.GitError, KeyError, ValueError, OSError) as error:
         message = redact(str(error)).strip() or type(error).__name__
+        if message.startswith("cannot redirect from"):
+            message += " (redirects to another host are refused; use the repository's final URL)"
         raise SourceError(
             f"{action} failed for workspace source {spec.redacted()}: {message}"
         ) from None

@@ -93,6 +93,45 @@ def test_bearer_token_is_sent_as_header(server: GitHttpsServer, repo: Repo, pki:
         assert stager.stage(source(server)).fingerprint == f"git:{commit}"
 
 
+def test_a_redirect_to_another_host_is_refused_before_the_token_goes_there(
+    repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    """libgit2 would follow the first request's redirect and send the bearer token (a
+    header) along; the cache repositories tell it not to leave the host."""
+    repo.commit({"rototo-workspace.toml": "schema_version = 1\n"})
+    with (
+        GitHttpsServer(pki, repo.bare.parent, username=None, password=None) as elsewhere,
+        GitHttpsServer(pki, repo.bare.parent, username=None, password=None) as origin,
+    ):
+        assert isinstance(origin, GitHttpsServer)
+        assert isinstance(elsewhere, GitHttpsServer)
+        # Same server, another host name (the certificate covers both).
+        origin.redirect = lambda path: f"https://localhost:{elsewhere.port}{path}"
+        credentials = Credentials(bearer_token="tok-secret", ca_bundle=pki.ca_pem)
+        with Stager(cache_dir=tmp_path / "cache", credentials=credentials) as stager:
+            for attempt in (stager.probe, stager.stage):
+                with pytest.raises(SourceError) as caught:
+                    attempt(source(origin, "#main"))
+                assert "cannot redirect from '127.0.0.1' to 'localhost'" in str(caught.value)
+                assert "use the repository's final URL" in str(caught.value)
+        assert origin.authorizations
+        assert elsewhere.requests == [], "nothing, and so no token, reached the other host"
+
+
+def test_a_redirect_within_the_host_is_followed(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    commit = repo.commit({"rototo-workspace.toml": "schema_version = 1\n"})
+    server.redirect = lambda path: (
+        None if path.startswith("/config.git") else server.url(path.removeprefix("/moved"))
+    )
+    with Stager(cache_dir=tmp_path / "cache", credentials=good(pki)) as stager:
+        moved = f"git+{server.url('moved/config.git')}#main"
+        assert stager.probe(moved) == f"git:{commit}"
+        assert stager.stage(moved).fingerprint == f"git:{commit}"
+    assert ("GET", "/moved/config.git/info/refs?service=git-upload-pack") in server.requests
+
+
 def test_untrusted_certificates_are_refused(
     server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
 ) -> None:
