@@ -1,7 +1,7 @@
 """Many Workspaces on one repository: how many fetches and compiles, and how long a round takes.
 
 Run: `.venv/bin/python bench/operator_bench.py [--workspaces 200] [--concurrency 4]
-[--period 2] [--periods 4] [--unaligned]`.
+[--period 2] [--periods 4] [--paths 1] [--unaligned] [--per-source]`.
 
 Drives the controller's real loading path (`controller.loading.LoadService` with the real
 `sources.Stager` and the engine's `compile_tree`) behind one `sdk.refresh.Refresher` per
@@ -18,6 +18,9 @@ period so that their own timings differ. It counts, at the git server, the ref
 advertisements (`GET /info/refs?service=git-upload-pack`) and fetches (upload-pack POSTs) in
 each period, with one new commit pushed on the way. `--unaligned` replaces the per-repository
 schedule by "one period after my own last attempt" (the behaviour before issue 6) to compare.
+`--paths K` spreads the Workspaces over K workspace directories of the repository
+(`#main:team-0` ... a monorepo); `--per-source` turns off the sharing of one ls-remote per
+repository and round between sources that differ in path, to compare.
 """
 
 from __future__ import annotations
@@ -124,8 +127,8 @@ def workspace_body(i: int, source: str, period: int) -> dict[str, object]:
     }
 
 
-async def scheduled(
-    workspaces: int, variables: int, concurrency: int, period: int, periods: int
+async def scheduled(  # noqa: PLR0917 - the bench's knobs, passed straight from argparse
+    workspaces: int, variables: int, concurrency: int, period: int, periods: int, paths: int
 ) -> None:
     from tests.support import git_servers
     from tests.unit.controller import fakes
@@ -136,15 +139,22 @@ async def scheduled(
     try:
         pki = git_servers.make_pki(work / "pki")
         repo = git_servers.Repo(work / "git")
-        files = {"rototo-workspace.toml": "schema_version = 1\n"}
-        files.update(
-            {f"variables/limit-{i}.toml": VARIABLE.format(i=i, value=1) for i in range(variables)}
-        )
+        prefixes = [""] if paths <= 1 else [f"team-{k}/" for k in range(paths)]
+        files = {}
+        for prefix in prefixes:
+            files[f"{prefix}rototo-workspace.toml"] = "schema_version = 1\n"
+            files.update(
+                {
+                    f"{prefix}variables/limit-{i}.toml": VARIABLE.format(i=i, value=1)
+                    for i in range(variables)
+                }
+            )
         repo.commit(files)
         with git_servers.GitHttpsServer(
             pki, repo.bare.parent, username=None, password=None
         ) as server:
-            source = f"git+{server.url('config.git')}#main"
+            base = f"git+{server.url('config.git')}#main"
+            sources = [base + (f":{prefix.rstrip('/')}" if prefix else "") for prefix in prefixes]
             cluster = fakes.FakeCluster()
             cluster.secrets[("bench", "ca")] = {"ca.crt": pki.ca_pem}
             service = loading.LoadService(
@@ -157,6 +167,7 @@ async def scheduled(
             )
             registry = loops.Registry(rt)
             for i in range(workspaces):
+                source = sources[i % len(sources)]
                 registry.workspace_event(None, workspace_body(i, source, period))
                 await asyncio.sleep(period / workspaces)
 
@@ -168,7 +179,8 @@ async def scheduled(
                 await asyncio.sleep(0.05)
             instants = {s.get("nextRefreshAt") for s in statuses()}
             print(
-                f"{workspaces} Workspace loops on one repository over HTTPS, period {period} s: "
+                f"{workspaces} Workspace loops on one repository over HTTPS ({len(sources)} "
+                f"source path(s)), period {period} s: "
                 f"{len(instants)} distinct nextRefreshAt"
             )
 
@@ -195,7 +207,8 @@ async def scheduled(
                 before_ads, before_fetches = advertisements(), fetches()
                 before_probes, before_stages = service.probe_count, service.stage_count
                 if index == 1:
-                    repo.commit({"variables/limit-0.toml": VARIABLE.format(i=0, value=2)})
+                    changed = f"{prefixes[0]}variables/limit-0.toml"
+                    repo.commit({changed: VARIABLE.format(i=0, value=2)})
                 await asyncio.sleep(period)
                 served = {s.get("currentFingerprint") for s in statuses()}
                 print(
@@ -214,6 +227,21 @@ async def scheduled(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def per_source_advertisements() -> None:
+    """Before ls-remotes were shared per repository: every source string asks for itself
+    (the load service's round cache still shares between identical source strings)."""
+    from rototo_operator.sources import git
+
+    shared = git.GitCache.advertised
+
+    def own(
+        self: git.GitCache, spec: object, credentials: object, *, fresh_after: float | None = None
+    ) -> git.AdvertisedRefs:
+        return shared(self, spec, credentials)  # type: ignore[arg-type]
+
+    git.GitCache.advertised = own  # type: ignore[method-assign]
+
+
 def unaligned_instant(now: float, period_seconds: float, phase: float) -> float:
     """The pre-issue-6 schedule: one period after the Workspace's own last attempt."""
     return now + period_seconds
@@ -227,10 +255,23 @@ if __name__ == "__main__":
     parser.add_argument("--period", type=int, default=2, help="periodSeconds of part two")
     parser.add_argument("--periods", type=int, default=4, help="periods part two counts")
     parser.add_argument("--unaligned", action="store_true", help="part two without alignment")
+    parser.add_argument("--paths", type=int, default=1, help="workspace directories in part two")
+    parser.add_argument(
+        "--per-source", action="store_true", help="part two: one ls-remote per source string"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.workspaces, args.variables, args.concurrency))
     if args.unaligned:
         backoff.aligned_instant = unaligned_instant
+    if args.per_source:
+        per_source_advertisements()
     asyncio.run(
-        scheduled(args.workspaces, args.variables, args.concurrency, args.period, args.periods)
+        scheduled(
+            args.workspaces,
+            args.variables,
+            args.concurrency,
+            args.period,
+            args.periods,
+            args.paths,
+        )
     )

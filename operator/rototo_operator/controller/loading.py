@@ -11,7 +11,10 @@ to it does the work through a `LoadService` shared by all loops, so that
 - probes of the same (source, credentials) join one in-flight probe, and periodic attempts
   of one scheduled round (the loops align them per repository, `sdk.backoff.aligned_instant`)
   share that round's probe even when they reach it after it finished: siblings woken at one
-  instant cost one ref advertisement, however the event loop staggers them;
+  instant cost one ref advertisement, however the event loop staggers them; sources on one
+  git repository that differ in ref or path share that round's ls-remote too (the round's
+  instant goes to the stager as `fresh_after`), and so does the stage that follows a probe
+  that found a change;
 - git and compile work is bounded by a semaphore (`--max-concurrent-refreshes`) and runs in
   worker threads, so the event loop never blocks on git or files.
 
@@ -26,6 +29,7 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -172,7 +176,7 @@ class LoadService:
             if round_at is not None:
                 self._rounds[key] = (round_at, inflight)
             return await asyncio.shield(inflight)
-        task = asyncio.get_running_loop().create_task(self._probe(source, credentials))
+        task = asyncio.get_running_loop().create_task(self._probe(source, credentials, round_at))
         self._probes[key] = task
         if round_at is not None:
             self._rounds[key] = (round_at, task)
@@ -184,11 +188,15 @@ class LoadService:
             else:
                 task.add_done_callback(lambda _: self._probes.pop(key, None))
 
-    async def _probe(self, source: str, credentials: Credentials | None) -> str | None:
+    async def _probe(
+        self, source: str, credentials: Credentials | None, round_at: float | None
+    ) -> str | None:
         stager = self.stager(credentials)
         async with self.slots:
             try:
-                token: str | None = await self._blocking(stager.probe, source)
+                token: str | None = await self._blocking(
+                    functools.partial(stager.probe, source, fresh_after=round_at)
+                )
             except RototoError:
                 # The load will report the problem with its full message.
                 return None
@@ -196,7 +204,12 @@ class LoadService:
         return token
 
     async def load(
-        self, source: str, credentials: Credentials | None, token: str | None
+        self,
+        source: str,
+        credentials: Credentials | None,
+        token: str | None,
+        *,
+        round_at: float | None = None,
     ) -> LoadedModel:
         key = credentials_key(credentials)
         if token is not None:
@@ -210,7 +223,7 @@ class LoadService:
         future: asyncio.Future[LoadedModel] = asyncio.get_running_loop().create_future()
         self._inflight[(source, key)] = future
         try:
-            loaded = await self._stage_and_compile(source, credentials)
+            loaded = await self._stage_and_compile(source, credentials, round_at)
         except BaseException as error:
             if isinstance(error, Exception):
                 future.set_exception(error)
@@ -231,10 +244,14 @@ class LoadService:
         while len(self._compiled) > CACHE_SIZE:
             self._compiled.popitem(last=False)
 
-    async def _stage_and_compile(self, source: str, credentials: Credentials | None) -> LoadedModel:
+    async def _stage_and_compile(
+        self, source: str, credentials: Credentials | None, round_at: float | None
+    ) -> LoadedModel:
         stager = self.stager(credentials)
         async with self.slots:
-            staged = await self._blocking(stager.stage, source)
+            staged = await self._blocking(
+                functools.partial(stager.stage, source, fresh_after=round_at)
+            )
             self.stage_count += 1
             try:
                 compiled = await self._blocking(
@@ -297,4 +314,6 @@ class WorkspaceLoader:
     async def load(self) -> LoadedModel:
         if self.on_load is not None:
             await self.on_load()
-        return await self.service.load(self.source, self.credentials, self._token)
+        return await self.service.load(
+            self.source, self.credentials, self._token, round_at=self.round_at
+        )

@@ -226,6 +226,16 @@ def _identity(credentials: Credentials | None, salt: bytes) -> bytes:
     return digest.digest()
 
 
+class _Advertisement:
+    """One ls-remote of a repository, shared by the callers that may use it (see
+    `GitCache.advertised`): when it started, and its answer once `done` is set."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.done = threading.Event()
+        self.refs: AdvertisedRefs | None = None
+
+
 class GitCache:
     """Bare repositories by URL under `root`, shared by every workspace using that URL."""
 
@@ -234,6 +244,8 @@ class GitCache:
         self.limits = limits
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # The latest ls-remote per repository (URL and credentials), for `fresh_after`.
+        self._advertisements: dict[str, _Advertisement] = {}
         _ensure_server_timeouts(limits.git_timeout)
         trust.install_certificate_hook()
 
@@ -273,8 +285,47 @@ class GitCache:
     def _errors(self, spec: SourceSpec, action: str) -> contextlib.AbstractContextManager[None]:
         return _translate_errors(spec, action)
 
-    def advertised(self, spec: SourceSpec, credentials: Credentials | None) -> AdvertisedRefs:
-        """One ls-remote round trip: the refs the remote advertises."""
+    def advertised(
+        self,
+        spec: SourceSpec,
+        credentials: Credentials | None,
+        *,
+        fresh_after: float | None = None,
+    ) -> AdvertisedRefs:
+        """The refs the remote advertises: one ls-remote round trip.
+
+        With `fresh_after` (epoch seconds), an ls-remote of the same repository with the
+        same credentials that started at or after that instant answers instead, finished or
+        still running: sources that differ only in ref or path share one round trip per
+        refresh round. A shared ls-remote that fails is not shared: each caller then asks
+        for itself, so its error names its own source."""
+        if fresh_after is None:
+            return self._ls_remote(spec, credentials)
+        key = self._key(_remote_url(spec), credentials)
+        with self._locks_guard:
+            held = self._advertisements.get(key)
+            owner = held is None or held.started < fresh_after
+            if owner:
+                held = self._advertisements[key] = _Advertisement()
+        assert held is not None
+        if owner:
+            try:
+                held.refs = self._ls_remote(spec, credentials)
+            finally:
+                if held.refs is None:
+                    with self._locks_guard:
+                        if self._advertisements.get(key) is held:
+                            del self._advertisements[key]
+                held.done.set()
+            return held.refs
+        # The owner's ls-remote is bounded by the git timeout; waiting longer means a
+        # request stuck in libgit2, and then this caller asks for itself.
+        held.done.wait(self.limits.git_timeout + 1)
+        if held.refs is not None:
+            return held.refs
+        return self._ls_remote(spec, credentials)
+
+    def _ls_remote(self, spec: SourceSpec, credentials: Credentials | None) -> AdvertisedRefs:
         url = _remote_url(spec)
         callbacks = _Callbacks(url, credentials, self.limits, spec.redacted())
         with self._errors(spec, "git ls-remote"):
@@ -298,21 +349,34 @@ class GitCache:
                 head_target = head.symref_target
         return AdvertisedRefs(refs, peeled, head_target)
 
-    def resolve(self, spec: SourceSpec, credentials: Credentials | None) -> str:
-        """The commit id `spec` names now: no network for a pinned commit, else ls-remote."""
+    def resolve(
+        self, spec: SourceSpec, credentials: Credentials | None, *, fresh_after: float | None = None
+    ) -> str:
+        """The commit id `spec` names now: no network for a pinned commit, else ls-remote
+        (`fresh_after`: see `advertised`)."""
         if spec.immutable:
             assert spec.ref is not None
             return spec.ref
-        return self.advertised(spec, credentials).resolve(spec.ref, spec.redacted())[1]
+        advertised = self.advertised(spec, credentials, fresh_after=fresh_after)
+        return advertised.resolve(spec.ref, spec.redacted())[1]
 
-    def stage(self, spec: SourceSpec, credentials: Credentials | None, dest: Path) -> GitTree:
-        """Resolve, fetch what is missing, and return the commit's tree ready to write out."""
+    def stage(
+        self,
+        spec: SourceSpec,
+        credentials: Credentials | None,
+        dest: Path,
+        *,
+        fresh_after: float | None = None,
+    ) -> GitTree:
+        """Resolve, fetch what is missing, and return the commit's tree ready to write out
+        (`fresh_after`: see `advertised`)."""
         url = _remote_url(spec)
         if spec.immutable:
             assert spec.ref is not None
             refname, commit = None, spec.ref
         else:
-            refname, commit = self.advertised(spec, credentials).resolve(spec.ref, spec.redacted())
+            advertised = self.advertised(spec, credentials, fresh_after=fresh_after)
+            refname, commit = advertised.resolve(spec.ref, spec.redacted())
         with self._errors(spec, "git fetch"), self._locked(url, credentials) as repo:
             if not _has_commit(repo, commit):
                 self._fetch(repo, spec, credentials, refname, commit)

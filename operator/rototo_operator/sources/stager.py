@@ -148,15 +148,18 @@ class Stager:
 
     # -- public API -------------------------------------------------------------------
 
-    def stage(self, source: str) -> StagedWorkspace:
-        """Stage `source` and every layer it extends; raises SourceError on any failure."""
+    def stage(self, source: str, *, fresh_after: float | None = None) -> StagedWorkspace:
+        """Stage `source` and every layer it extends; raises SourceError on any failure.
+
+        `fresh_after` (epoch seconds): a git layer's refs may come from an ls-remote of
+        its repository that started at or after that instant (see `probe`)."""
         spec = parse_source(source)
         self._check_local(spec)
         work = Path(tempfile.mkdtemp(prefix="rototo-stage-", dir=self.staging_dir))
         with self._lock:
             self._in_progress.add(work)
         try:
-            session = _Session(self, spec, work)
+            session = _Session(self, spec, work, fresh_after)
             layers = layering.collect(_Request(spec), session.load)
             fingerprint = fingerprints.combine_layers([layer.fingerprint for layer in layers])
             immutable = all(layer.immutable for layer in layers)
@@ -195,7 +198,7 @@ class Stager:
             raise SourceError(f"staging {spec.redacted()} was cancelled: its stager was cleaned up")
         return staged
 
-    def probe(self, source: str) -> str | None:
+    def probe(self, source: str, *, fresh_after: float | None = None) -> str | None:
         """A fingerprint equal to the current one iff `stage(source)` would report it again.
 
         Git layers cost one ls-remote each (none for a pinned commit), archives one HEAD
@@ -205,10 +208,16 @@ class Stager:
         having no parents until staged, which still differs from every earlier fingerprint.
         None when a layer offers no cheap validator (an archive served without ETag or
         Last-Modified): the caller must stage to know.
+
+        `fresh_after` (epoch seconds) lets git layers share ls-remotes: the refs of a
+        repository may come from an ls-remote (with the same credentials) that started at
+        or after that instant, by this Stager, for any source on that repository. Sources
+        on one repository that differ in ref or path then cost one round trip per refresh
+        round, not one each. Without it every git layer asks anew.
         """
         spec = parse_source(source)
         self._check_local(spec)
-        session = _Session(self, spec, None)
+        session = _Session(self, spec, None, fresh_after)
         fingerprints_found: list[str] = []
         if not session.probe(spec, None, True, [], fingerprints_found):
             return None
@@ -258,10 +267,13 @@ class Stager:
 class _Session:
     """State for one stage() or probe() call: root host, work directory, shared trees."""
 
-    def __init__(self, stager: Stager, root: SourceSpec, work: Path | None) -> None:
+    def __init__(
+        self, stager: Stager, root: SourceSpec, work: Path | None, fresh_after: float | None
+    ) -> None:
         self.stager = stager
         self.root_host = root.host
         self.work = work
+        self.fresh_after = fresh_after
         self.trees: dict[tuple[str, str | None], tree.RemoteTree] = {}
         self.count = 0
 
@@ -311,7 +323,7 @@ class _Session:
 
             cache = self.stager._git()
             assert isinstance(cache, git.GitCache)
-            return cache.stage(spec, credentials, self._layer_dir())
+            return cache.stage(spec, credentials, self._layer_dir(), fresh_after=self.fresh_after)
         from rototo_operator.sources import archive
 
         return archive.stage(spec, credentials, self.stager.limits, self._layer_dir())
@@ -435,7 +447,8 @@ class _Session:
 
             cache = self.stager._git()
             assert isinstance(cache, git.GitCache)
-            return fingerprints.git_fingerprint(cache.resolve(spec, credentials))
+            commit = cache.resolve(spec, credentials, fresh_after=self.fresh_after)
+            return fingerprints.git_fingerprint(commit)
         from rototo_operator.sources import archive
 
         return archive.probe(spec, credentials, self.stager.limits)

@@ -107,16 +107,20 @@ class FakeStager:
     versions: ClassVar[dict[str, str]] = {}
     stages: ClassVar[list[str]] = []
     probes: ClassVar[list[str]] = []
+    # The `fresh_after` of every probe and stage, in call order.
+    fresh: ClassVar[list[float | None]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
 
-    def probe(self, source: str) -> str | None:
+    def probe(self, source: str, *, fresh_after: float | None = None) -> str | None:
         FakeStager.probes.append(source)
+        FakeStager.fresh.append(fresh_after)
         return FakeStager.versions.get(source)
 
-    def stage(self, source: str) -> FakeStaged:
+    def stage(self, source: str, *, fresh_after: float | None = None) -> FakeStaged:
         FakeStager.stages.append(source)
+        FakeStager.fresh.append(fresh_after)
         if source not in FakeStager.versions:
             raise SourceError(f"cannot reach {source}")
         immutable = len(source.rsplit("#", 1)[-1]) == 40
@@ -183,6 +187,7 @@ def runtime(cluster: FakeCluster, clock: Clock, *, allow_local: bool = False) ->
     FakeStager.versions = {}
     FakeStager.stages = []
     FakeStager.probes = []
+    FakeStager.fresh = []
     BROKEN.clear()
     SIZES.clear()
     loads = loading.LoadService(

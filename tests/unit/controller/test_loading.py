@@ -124,7 +124,7 @@ async def test_stages_of_different_sources_run_at_most_max_concurrent_at_once() 
     lock = threading.Lock()
 
     class SlowStager(FakeStager):
-        def stage(self, source: str) -> fakes.FakeStaged:
+        def stage(self, source: str, *, fresh_after: float | None = None) -> fakes.FakeStaged:
             nonlocal running, peak
             with lock:
                 running += 1
@@ -132,7 +132,7 @@ async def test_stages_of_different_sources_run_at_most_max_concurrent_at_once() 
             time.sleep(0.05)  # blocking work in a worker thread, as a real fetch is
             with lock:
                 running -= 1
-            return super().stage(source)
+            return super().stage(source, fresh_after=fresh_after)
 
     loads._stager_factory = SlowStager
     for source in sources:

@@ -144,3 +144,40 @@ async def test_failures_back_off_unaligned_and_other_repositories_get_other_phas
         for i in range(20)
     }
     assert len(phases) > 15
+
+
+async def test_a_round_hands_its_instant_to_the_stager_for_every_ref_and_path() -> None:
+    """Sources on one repository that differ in ref or path wake together (the phase is the
+    repository's) and probe and stage with the round's instant as `fresh_after`: the
+    stager answers them from one ls-remote started at or after it. Other attempts pass
+    None and ask anew."""
+    cluster = FakeCluster()
+    clock = Clock()
+    rt = fakes.runtime(cluster, clock)
+    sources = {"a": f"{GIT}#main:team-a", "b": f"{GIT}#main:team-b", "c": f"{GIT}#v1:team-a"}
+    for source in sources.values():
+        FakeStager.versions[source] = SHA1
+    memories = {name: reconcile.Memory() for name in sources}
+    workspaces = {
+        name: fakes.workspace(name, source=source, periodSeconds=PERIOD)
+        for name, source in sources.items()
+    }
+    for name, memory in memories.items():
+        await reconcile.attempt(workspaces[name], "start", memory, rt)
+    assert set(FakeStager.fresh) == {None}, "first loads are not a scheduled round"
+    due = memories["a"].next_attempt_at
+    assert due is not None
+    assert {memory.next_attempt_at for memory in memories.values()} == {due}
+
+    clock.now = due
+    FakeStager.fresh.clear()
+    for source in sources.values():
+        FakeStager.versions[source] = SHA2
+    for name, memory in memories.items():
+        await reconcile.attempt(workspaces[name], "period", memory, rt)
+    assert len(FakeStager.fresh) == 6, "a probe and a stage for each source"
+    assert set(FakeStager.fresh) == {due.timestamp()}
+
+    FakeStager.fresh.clear()
+    await reconcile.attempt(workspaces["a"], "manual", memories["a"], rt)
+    assert FakeStager.fresh == [None]

@@ -19,10 +19,10 @@ class SlowStager(FakeStager):
     release = threading.Event()
     started = threading.Event()
 
-    def stage(self, source: str) -> Any:
+    def stage(self, source: str, *, fresh_after: float | None = None) -> Any:
         SlowStager.started.set()
         SlowStager.release.wait(5)
-        return super().stage(source)
+        return super().stage(source, fresh_after=fresh_after)
 
 
 def body() -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +132,98 @@ def test_a_redirect_within_the_host_is_followed(
         assert stager.probe(moved) == f"git:{commit}"
         assert stager.stage(moved).fingerprint == f"git:{commit}"
     assert ("GET", "/moved/config.git/info/refs?service=git-upload-pack") in server.requests
+
+
+def advertisements(server: GitHttpsServer) -> int:
+    return sum(1 for _, path in server.requests if "/info/refs" in path)
+
+
+def test_sources_on_one_repository_share_a_rounds_ls_remote(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    """`fresh_after`: refs from an ls-remote that started at or after the instant serve
+    every source on the repository, whatever their ref or path."""
+    manifest = "schema_version = 1\n"
+    first = repo.commit({"a/rototo-workspace.toml": manifest, "b/rototo-workspace.toml": manifest})
+    repo.tag("v1")
+    server.bearer_token = "tok-1"
+    credentials = Credentials(bearer_token="tok-1", ca_bundle=pki.ca_pem)
+    sources_on_repo = [
+        source(server, "#main:a"),
+        source(server, "#main:b"),
+        source(server, "#v1:a"),
+    ]
+    with Stager(cache_dir=tmp_path / "cache", credentials=credentials) as stager:
+        round_one = time.time()
+        fingerprints = {stager.probe(each, fresh_after=round_one) for each in sources_on_repo}
+        assert fingerprints == {f"git:{first}"}
+        assert advertisements(server) == 1
+
+        # The stage after a probe of the same round resolves from that advertisement too
+        # (the fetch's own ref negotiation is part of the fetch).
+        server.requests.clear()
+        staged = stager.stage(sources_on_repo[1], fresh_after=round_one)
+        assert staged.fingerprint == f"git:{first}"
+        assert [p for m, p in server.requests if m == "GET"] == [
+            "/config.git/info/refs?service=git-upload-pack"
+        ], "the fetch's negotiation only"
+
+        # A later round asks again and sees a new commit.
+        second = repo.commit({"a/v": "2"})
+        server.requests.clear()
+        round_two = time.time()
+        for each in sources_on_repo[:2]:
+            assert stager.probe(each, fresh_after=round_two) == f"git:{second}"
+        assert advertisements(server) == 1
+
+        # Without `fresh_after`, every probe asks.
+        server.requests.clear()
+        for each in sources_on_repo:
+            stager.probe(each)
+        assert advertisements(server) == 3
+
+
+def test_concurrent_probes_join_the_ls_remote_in_flight(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    manifest = "schema_version = 1\n"
+    commit = repo.commit({f"ws-{index}/rototo-workspace.toml": manifest for index in range(4)})
+    server.bearer_token = "tok-1"
+    # Hold every request for a moment, so the others arrive while the first is in flight.
+    server.redirect = lambda path: time.sleep(0.3)
+    credentials = Credentials(bearer_token="tok-1", ca_bundle=pki.ca_pem)
+    with Stager(cache_dir=tmp_path / "cache", credentials=credentials) as stager:
+        instant = time.time()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            found = list(
+                pool.map(
+                    lambda index: stager.probe(
+                        source(server, f"#main:ws-{index}"), fresh_after=instant
+                    ),
+                    range(4),
+                )
+            )
+    assert found == [f"git:{commit}"] * 4
+    assert advertisements(server) == 1
+
+
+def test_a_failed_shared_ls_remote_is_not_shared(
+    server: GitHttpsServer, repo: Repo, pki: Pki, tmp_path: Path
+) -> None:
+    """Each caller then asks for itself, so an error names the caller's own source."""
+    commit = repo.commit({"a/rototo-workspace.toml": "schema_version = 1\n"})
+    server.bearer_token = "tok-1"
+    failing = iter([True])
+    server.redirect = lambda path: (
+        f"https://localhost:{server.port}{path}" if next(failing, False) else None
+    )
+    credentials = Credentials(bearer_token="tok-1", ca_bundle=pki.ca_pem)
+    with Stager(cache_dir=tmp_path / "cache", credentials=credentials) as stager:
+        instant = time.time()
+        with pytest.raises(SourceError, match="#main:a"):
+            stager.probe(source(server, "#main:a"), fresh_after=instant)
+        assert stager.probe(source(server, "#main:b"), fresh_after=instant) == f"git:{commit}"
+    assert advertisements(server) == 2
 
 
 def test_untrusted_certificates_are_refused(
