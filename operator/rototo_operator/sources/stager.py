@@ -18,6 +18,7 @@ workspace's secrets; trust material (CA bundle, known_hosts) applies to every la
 from __future__ import annotations
 
 import atexit
+import collections
 import dataclasses
 import os
 import posixpath
@@ -119,6 +120,11 @@ class _Request:
     tree: tree.RemoteTree | None = None
 
 
+# How many (layer, version) extends lists a Stager remembers for probe(); a layer at a
+# version it has forgotten probes as "no parents", which only costs one needless stage.
+KNOWN_EXTENDS = 4096
+
+
 class Stager:
     """Stages workspace sources; see the module docstring for the behaviour."""
 
@@ -142,8 +148,11 @@ class Stager:
         # blocked in libgit2 never returns to remove its own).
         self._in_progress: set[Path] = set()
         # Extends lists seen when staging remote layers, by (layer key, fingerprint): lets
-        # probe() combine a layered fingerprint without fetching anything.
-        self._known_extends: dict[tuple[str, str], tuple[tuple[str, ...], str | None]] = {}
+        # probe() combine a layered fingerprint without fetching anything. The most recently
+        # used KNOWN_EXTENDS entries: a long-running operator stages new versions for ever.
+        self._known_extends: collections.OrderedDict[
+            tuple[str, str], tuple[tuple[str, ...], str | None]
+        ] = collections.OrderedDict()
         self._git_cache: object | None = None
 
     # -- public API -------------------------------------------------------------------
@@ -247,6 +256,22 @@ class Stager:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _remember_extends(
+        self, key: tuple[str, str], value: tuple[tuple[str, ...], str | None]
+    ) -> None:
+        with self._lock:
+            self._known_extends[key] = value
+            self._known_extends.move_to_end(key)
+            while len(self._known_extends) > KNOWN_EXTENDS:
+                self._known_extends.popitem(last=False)
+
+    def _recall_extends(self, key: tuple[str, str]) -> tuple[tuple[str, ...], str | None] | None:
+        with self._lock:
+            value = self._known_extends.get(key)
+            if value is not None:
+                self._known_extends.move_to_end(key)
+            return value
+
     def _check_local(self, spec: SourceSpec) -> None:
         if spec.is_local and not self.allow_local:
             raise SourceError(
@@ -310,9 +335,8 @@ class _Session:
         effective = spec.subdir if spec.subdir is not None else remote.default_subdir()
         layer = self._tree_layer(remote, effective, is_root)
         # Remember the graph under the key probe() will compute from the source as written.
-        self.stager._known_extends[(_tree_key(spec), remote.fingerprint)] = (
-            layer.extends,
-            effective,
+        self.stager._remember_extends(
+            (_tree_key(spec), remote.fingerprint), (layer.extends, effective)
         )
         return layer
 
@@ -360,7 +384,7 @@ class _Session:
         spec = remote.spec.with_subdir(effective)
         extends = layering.read_extends(workspace, shown=spec.redacted(), strict=not is_root)
         key = _tree_key(spec)
-        self.stager._known_extends[(key, remote.fingerprint)] = (extends, effective)
+        self.stager._remember_extends((key, remote.fingerprint), (extends, effective))
 
         def resolve(entry: str) -> _Request:
             parent = resolve_in_tree(remote.spec, effective, entry)
@@ -410,7 +434,7 @@ class _Session:
                 return False
             fingerprint = fingerprint_or_none
             key = _tree_key(spec)
-            known = self.stager._known_extends.get((key, fingerprint))
+            known = self.stager._recall_extends((key, fingerprint))
             if known is None and spec.kind == "git":
                 git_extends = self._git_extends(spec, fingerprint)
                 known = None if git_extends is None else (git_extends, spec.subdir)

@@ -179,6 +179,35 @@ def test_layering_inside_one_repository(repo: Repo, stager: Stager) -> None:
         stager.stage(source)
 
 
+def test_remembered_layer_graphs_are_bounded(
+    repo: Repo, stager: Stager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running operator stages new versions for ever: the (layer, version) graphs a
+    Stager keeps for probe() are the most recently used few, and a forgotten one is read
+    back from the git cache, so probes still answer exactly."""
+    from rototo_operator.sources import stager as stager_module
+
+    monkeypatch.setattr(stager_module, "KNOWN_EXTENDS", 3)
+    repo.commit(
+        {
+            "base/rototo-workspace.toml": MANIFEST,
+            "prod/rototo-workspace.toml": 'schema_version = 1\nextends = ["../base"]\n',
+        }
+    )
+    source = f"{repo.file_url}#main:prod"
+    fingerprints = []
+    for value in range(4):
+        repo.commit({"prod/v": str(value)})
+        fingerprints.append(stager.stage(source).fingerprint)
+        assert stager.probe(source) == fingerprints[-1]
+    assert len(stager._known_extends) == 3
+    assert len(set(fingerprints)) == 4
+    monkeypatch.setattr(stager_module, "KNOWN_EXTENDS", 0)
+    stager._remember_extends(("x", "y"), ((), None))
+    assert not stager._known_extends
+    assert stager.probe(source) == fingerprints[-1], "read back from the cache"
+
+
 def test_concurrent_stagers_share_one_cache(repo: Repo, tmp_path: Path) -> None:
     commit = repo.commit({"v": "1"})
     results: list[str] = []
