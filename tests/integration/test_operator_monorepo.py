@@ -7,6 +7,7 @@ the server's request log counts ls-remotes exactly). Workspaces on `#main:team-a
 (the schedule's phase belongs to the repository and credentials) and their probes share
 one ls-remote of the repository; when a commit lands, they all serve it.
 """
+
 from __future__ import annotations
 
 import datetime
