@@ -54,6 +54,16 @@ def register(commands: Any) -> None:
     run.add_argument("--metrics-address", default="0.0.0.0", help="address to serve metrics on")
     run.add_argument("--cache-dir", type=Path, default=None, help="git cache shared by all loops")
     run.add_argument(
+        "--git-cache-max-idle",
+        type=float,
+        default=86400.0,  # runner.DEFAULT_GIT_CACHE_MAX_IDLE (the controller loads lazily)
+        metavar="SECONDS",
+        help=(
+            "delete cached git repositories unused this long, such as clones made with a "
+            "token since rotated (default 86400; 0 keeps them all)"
+        ),
+    )
+    run.add_argument(
         "--max-concurrent-refreshes",
         type=int,
         default=4,
@@ -141,12 +151,16 @@ def run_command(args: argparse.Namespace) -> int:
     if args.max_concurrent_refreshes < 1:
         print("rototo-operator run: --max-concurrent-refreshes must be >= 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.git_cache_max_idle < 0:
+        print("rototo-operator run: --git-cache-max-idle must be >= 0", file=sys.stderr)
+        return EXIT_USAGE
     options = runner.Options(
         namespaces=tuple(args.namespace),
         allow_local_sources=args.allow_local_sources,
         metrics_host=args.metrics_address,
         metrics_port=args.metrics_port,
         cache_dir=args.cache_dir,
+        git_cache_max_idle=args.git_cache_max_idle or None,
         max_concurrent_refreshes=args.max_concurrent_refreshes,
         leader_elect=args.leader_elect,
         lease_name=args.lease_name,

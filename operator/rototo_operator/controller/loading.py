@@ -105,10 +105,12 @@ class LoadService:
         cache_dir: Path | None,
         allow_local: bool,
         max_concurrent: int,
+        cache_max_idle: float | None = None,
         compiler: Compiler = engine_compiler,
         stager_factory: Callable[..., Any] = Stager,
     ) -> None:
         self.cache_dir = cache_dir
+        self.cache_max_idle = cache_max_idle
         self.allow_local = allow_local
         self.slots = asyncio.Semaphore(max(1, max_concurrent))
         self._compiler = compiler
@@ -150,7 +152,10 @@ class LoadService:
         stager = self._stagers.get(key)
         if stager is None:
             stager = self._stager_factory(
-                cache_dir=self.cache_dir, credentials=credentials, allow_local=self.allow_local
+                cache_dir=self.cache_dir,
+                credentials=credentials,
+                allow_local=self.allow_local,
+                cache_max_idle=self.cache_max_idle,
             )
             self._stagers[key] = stager
         return stager

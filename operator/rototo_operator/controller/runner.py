@@ -55,6 +55,10 @@ from rototo_operator.controller import (
 log = logging.getLogger(__name__)
 
 
+# Seconds before an unused git cache repository is deleted (`--git-cache-max-idle`).
+DEFAULT_GIT_CACHE_MAX_IDLE = 86400.0
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     namespaces: Sequence[str] = ()
@@ -62,6 +66,7 @@ class Options:
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
     cache_dir: Path | None = None
+    git_cache_max_idle: float | None = DEFAULT_GIT_CACHE_MAX_IDLE
     max_concurrent_refreshes: int = 4
     leader_elect: bool = True
     lease_name: str = "rototo-operator"
@@ -99,6 +104,7 @@ async def run(options: Options) -> int:
     registry_metrics = metrics.Metrics()
     loads = loading.LoadService(
         cache_dir=options.cache_dir,
+        cache_max_idle=options.git_cache_max_idle,
         allow_local=options.allow_local_sources,
         max_concurrent=options.max_concurrent_refreshes,
     )

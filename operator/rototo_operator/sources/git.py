@@ -30,6 +30,7 @@ import fcntl
 import hashlib
 import os
 import posixpath
+import shutil
 import threading
 import time
 import urllib.parse
@@ -226,6 +227,28 @@ def _identity(credentials: Credentials | None, salt: bytes) -> bytes:
     return digest.digest()
 
 
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[Path]:
+    """Hold an exclusive flock on `path`, created if missing; `path` is yielded.
+
+    `GitCache.collect` deletes lock files: a lock taken on a file that was unlinked
+    meanwhile guards nothing, so the lock is taken again on the file now at `path`."""
+    while True:
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if current.st_ino != os.fstat(handle.fileno()).st_ino:
+                continue
+            try:
+                yield path
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+
+
 class _Advertisement:
     """One ls-remote of a repository, shared by the callers that may use it (see
     `GitCache.advertised`): when it started, and its answer once `done` is set."""
@@ -237,13 +260,20 @@ class _Advertisement:
 
 
 class GitCache:
-    """Bare repositories by URL under `root`, shared by every workspace using that URL."""
+    """Bare repositories by URL under `root`, shared by every workspace using that URL.
 
-    def __init__(self, root: Path, limits: Limits) -> None:
+    `max_idle` (seconds): repositories no one used for that long are deleted, checked at
+    most every `max_idle / 4` seconds (and at least hourly) as the cache is used. Their
+    keys include the credentials, so a rotated token leaves its predecessor's clone behind
+    for good otherwise. None keeps everything."""
+
+    def __init__(self, root: Path, limits: Limits, *, max_idle: float | None = None) -> None:
         self.root = root
         self.limits = limits
+        self.max_idle = max_idle
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._last_collect = 0.0
         # The latest ls-remote per repository (URL and credentials), for `fresh_after`.
         self._advertisements: dict[str, _Advertisement] = {}
         _ensure_server_timeouts(limits.git_timeout)
@@ -266,21 +296,59 @@ class GitCache:
     @contextlib.contextmanager
     def _locked(self, url: str, credentials: Credentials | None) -> Iterator[pygit2.Repository]:
         key = self._key(url, credentials)
+        self._maybe_collect(key)
         with self._locks_guard:
             lock = self._locks.setdefault(key, threading.Lock())
         self.root.mkdir(parents=True, exist_ok=True)
-        with lock, (self.root / f"{key}.lock").open("a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        with lock, _flocked(self.root / f"{key}.lock") as lock_path:
+            # The lock file's mtime is the repository's last use, for `collect`.
+            os.utime(lock_path)
+            path = self.root / f"{key}.git"
+            if (path / "HEAD").exists():
+                repo = pygit2.Repository(str(path))
+            else:
+                repo = pygit2.init_repository(str(path), bare=True)
+            _refuse_offsite_redirects(repo)
+            yield repo
+
+    def _maybe_collect(self, current: str) -> None:
+        if self.max_idle is None:
+            return
+        now = time.time()
+        with self._locks_guard:
+            if now - self._last_collect < min(self.max_idle / 4, 3600.0):
+                return
+            self._last_collect = now
+        self.collect(keep=current)
+
+    def collect(self, *, keep: str | None = None) -> list[str]:
+        """Delete the repositories unused for `max_idle` seconds; their keys.
+
+        A repository in use (its lock held, by this process or another) is skipped, and so
+        is `keep`. Safe while other stagers run: the lock file goes last, and a user that
+        opened it before it went notices and locks the new one (`_flocked`)."""
+        if self.max_idle is None or not self.root.is_dir():
+            return []
+        deadline = time.time() - self.max_idle
+        removed = []
+        for lock_path in sorted(self.root.glob("*.lock")):
+            key = lock_path.name.removesuffix(".lock")
             try:
-                path = self.root / f"{key}.git"
-                if (path / "HEAD").exists():
-                    repo = pygit2.Repository(str(path))
-                else:
-                    repo = pygit2.init_repository(str(path), bare=True)
-                _refuse_offsite_redirects(repo)
-                yield repo
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+                if key == keep or lock_path.stat().st_mtime >= deadline:
+                    continue
+                with open(lock_path, "a") as lock_file:
+                    try:
+                        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue
+                    if os.fstat(lock_file.fileno()).st_mtime >= deadline:
+                        continue  # used between the check and the lock
+                    shutil.rmtree(self.root / f"{key}.git", ignore_errors=True)
+                    lock_path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(key)
+        return removed
 
     def _errors(self, spec: SourceSpec, action: str) -> contextlib.AbstractContextManager[None]:
         return _translate_errors(spec, action)

@@ -136,12 +136,15 @@ class Stager:
         allow_local: bool = True,
         *,
         staging_dir: Path | str | None = None,
+        cache_max_idle: float | None = None,
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.credentials = credentials
         self.allow_local = allow_local
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _process_cache()
         self.staging_dir = Path(staging_dir) if staging_dir is not None else None
+        # Git cache repositories unused this long (seconds) are deleted; None keeps them.
+        self.cache_max_idle = cache_max_idle
         self._lock = threading.Lock()
         self._staged: weakref.WeakSet[StagedWorkspace] = weakref.WeakSet()
         # Directories of stages still running, so `cleanup` reaches them too (a fetch
@@ -285,7 +288,9 @@ class Stager:
 
         with self._lock:
             if self._git_cache is None:
-                self._git_cache = git.GitCache(self.cache_dir / "git", self.limits)
+                self._git_cache = git.GitCache(
+                    self.cache_dir / "git", self.limits, max_idle=self.cache_max_idle
+                )
             return self._git_cache
 
 

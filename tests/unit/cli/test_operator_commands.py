@@ -99,6 +99,36 @@ def test_run_flags() -> None:
     )
 
 
+@pytest.mark.usefixtures("logging_restored")
+def test_git_cache_max_idle_reaches_the_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rototo_operator.controller import runner
+
+    seen: list[runner.Options] = []
+
+    def run_process(options: runner.Options) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(runner, "run_process", run_process)
+    for argv, expected in (
+        ([], runner.DEFAULT_GIT_CACHE_MAX_IDLE),
+        (["--git-cache-max-idle", "600"], 600.0),
+        (["--git-cache-max-idle", "0"], None),
+    ):
+        args = build_parser().parse_args(["run", "--standalone", *argv])
+        assert args.handler(args) == 0
+        assert seen[-1].git_cache_max_idle == expected
+
+
+@pytest.mark.usefixtures("logging_restored")
+def test_a_negative_git_cache_max_idle_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = build_parser().parse_args(["run", "--git-cache-max-idle", "-1"])
+    assert args.handler(args) == operator_commands.EXIT_USAGE
+    assert "--git-cache-max-idle must be >= 0" in capsys.readouterr().err
+
+
 def test_refresh_and_status_flags() -> None:
     args = build_parser().parse_args(["refresh", "cfg", "-n", "payments", "--wait"])
     assert (args.name, args.namespace, args.wait, args.timeout) == ("cfg", "payments", True, 120.0)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rototo_operator.errors import SourceError
-from rototo_operator.sources import Limits, Stager
+from rototo_operator.sources import Credentials, Limits, Stager
+from rototo_operator.sources.git import GitCache
 from tests.support.git_servers import Repo, require_git
 
 MANIFEST = "schema_version = 1\n"
@@ -206,6 +210,74 @@ def test_remembered_layer_graphs_are_bounded(
     stager._remember_extends(("x", "y"), ((), None))
     assert not stager._known_extends
     assert stager.probe(source) == fingerprints[-1], "read back from the cache"
+
+
+def test_idle_cache_repositories_are_collected(repo: Repo, tmp_path: Path) -> None:
+    """Cache keys include the credentials: a rotated token leaves its predecessor's clone
+    behind, which `cache_max_idle` reclaims, never one in use."""
+    commit = repo.commit({"rototo-workspace.toml": MANIFEST})
+    cache_dir = tmp_path / "cache"
+    old_token, new_token = Credentials(bearer_token="old"), Credentials(bearer_token="new")
+    with Stager(cache_dir=cache_dir, credentials=old_token, cache_max_idle=3600) as before:
+        before.stage(repo.file_url)
+    root = cache_dir / "git"
+    (stale,) = [path.name.removesuffix(".git") for path in root.glob("*.git")]
+    with Stager(cache_dir=cache_dir, credentials=new_token, cache_max_idle=3600) as after:
+        assert after.stage(repo.file_url).fingerprint == f"git:{commit}"
+        cache = after._git()
+        assert isinstance(cache, GitCache)
+        current = {path.name.removesuffix(".git") for path in root.glob("*.git")} - {stale}
+        assert len(current) == 1
+        assert cache.collect() == [], "both were used within the hour"
+
+        two_hours_ago = time.time() - 7200
+        os.utime(root / f"{stale}.lock", (two_hours_ago, two_hours_ago))
+        with (root / f"{stale}.lock").open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            assert cache.collect() == [], "a repository in use is never collected"
+            fcntl.flock(held, fcntl.LOCK_UN)
+        assert cache.collect() == [stale]
+        assert not (root / f"{stale}.git").exists()
+        assert not (root / f"{stale}.lock").exists()
+        assert {path.name.removesuffix(".git") for path in root.glob("*.git")} == current
+
+        # Collection also runs by itself as the cache is used (at most every max_idle / 4).
+        with Stager(cache_dir=cache_dir, credentials=old_token) as again:
+            again.stage(repo.file_url)
+        os.utime(root / f"{stale}.lock", (two_hours_ago, two_hours_ago))
+        cache._last_collect = 0.0
+        after.probe(repo.file_url)
+        assert not (root / f"{stale}.git").exists()
+
+    # The rotated-back token simply clones again.
+    with Stager(cache_dir=cache_dir, credentials=old_token) as back:
+        assert back.stage(repo.file_url).fingerprint == f"git:{commit}"
+
+
+def test_a_lock_file_collected_while_waiting_is_taken_again(tmp_path: Path) -> None:
+    """A stager that opened the lock file before `collect` unlinked it must not run on the
+    stale file's lock next to one that locked the new file."""
+    from rototo_operator.sources.git import _flocked
+
+    path = tmp_path / "k.lock"
+    path.touch()
+    entered = threading.Event()
+    with path.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+
+        def waiter() -> None:
+            with _flocked(path):
+                entered.set()
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.2)
+        # Play `collect`: holding the lock, remove the file, then let go.
+        path.unlink()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    thread.join(5)
+    assert entered.is_set()
+    assert path.exists(), "the waiter locked a new file at the path, not the unlinked one"
 
 
 def test_concurrent_stagers_share_one_cache(repo: Repo, tmp_path: Path) -> None:
