@@ -213,7 +213,14 @@ class Demo:
             "apiVersion": "rototo.dev/v1alpha1",
             "kind": "Workspace",
             "metadata": {"name": WORKSPACE, "namespace": NAMESPACE},
-            "spec": {"source": repo.url, "periodSeconds": 300},
+            # Manual refreshes drive the story. Periodic rounds fall at the repository's
+            # phase, anywhere in the period: a day-long period keeps one from landing
+            # between a commit and its manual refresh (with 300 s, about 1 run in 100).
+            "spec": {
+                "source": repo.url,
+                "periodSeconds": 86400,
+                "maxStalenessSeconds": 172800,
+            },
         }
         show(self.k("apply", "-f", "-", input=json.dumps(manifest)).stdout)
         await asyncio.to_thread(self.wait, lambda: self.ready() == "True", "the Workspace Ready")
