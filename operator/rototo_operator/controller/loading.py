@@ -19,7 +19,8 @@ to it does the work through a `LoadService` shared by all loops, so that
   worker threads, so the event loop never blocks on git or files.
 
 Limits: the compiled-version cache keeps the newest `CACHE_SIZE` entries in memory; the
-round of each (source, credentials) keeps only its latest round's probe.
+round of each (source, credentials) keeps only its latest round's probe; a stager no
+Workspace asked for in `STAGER_IDLE_SECONDS` is dropped (a rotated token's, typically).
 Credentials are keyed by a hash of their values, never stored as text in keys or logs.
 """
 
@@ -31,6 +32,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -41,6 +43,7 @@ from rototo_operator.sources.spec import parse_source
 from rototo_operator.sources.stager import Stager
 
 CACHE_SIZE = 256
+STAGER_IDLE_SECONDS = 3600.0
 THREAD_PREFIX = "rototo-source"
 """Name prefix of the threads that run git, downloads and compiles."""
 T = TypeVar("T")
@@ -108,6 +111,7 @@ class LoadService:
         cache_max_idle: float | None = None,
         compiler: Compiler = engine_compiler,
         stager_factory: Callable[..., Any] = Stager,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache_dir = cache_dir
         self.cache_max_idle = cache_max_idle
@@ -116,6 +120,9 @@ class LoadService:
         self._compiler = compiler
         self._stager_factory = stager_factory
         self._stagers: dict[str, Any] = {}
+        self._stager_used: dict[str, float] = {}
+        self._clock = clock
+        self._last_sweep = clock()
         self._inflight: dict[tuple[str, str], asyncio.Future[LoadedModel]] = {}
         self._compiled: collections.OrderedDict[tuple[str, str, str], LoadedModel] = (
             collections.OrderedDict()
@@ -149,6 +156,16 @@ class LoadService:
 
     def stager(self, credentials: Credentials | None) -> Any:
         key = credentials_key(credentials)
+        now = self._clock()
+        self._stager_used[key] = now
+        if now - self._last_sweep >= STAGER_IDLE_SECONDS / 4:
+            self._last_sweep = now
+            for idle in [
+                k for k, used in self._stager_used.items() if now - used > STAGER_IDLE_SECONDS
+            ]:
+                # Work still running holds its own reference; its files go with it.
+                self._stagers.pop(idle, None)
+                del self._stager_used[idle]
         stager = self._stagers.get(key)
         if stager is None:
             stager = self._stager_factory(

@@ -76,6 +76,27 @@ def test_stagers_are_shared_per_credentials() -> None:
     assert loads.stager(alice).kwargs["credentials"] is alice
 
 
+def test_a_stager_no_workspace_asks_for_is_dropped() -> None:
+    """One stager per credentials set: a rotated token's must not stay for good."""
+    now = [0.0]
+    fakes.runtime(FakeCluster(), Clock())
+    loads = loading.LoadService(
+        cache_dir=None,
+        allow_local=False,
+        max_concurrent=2,
+        stager_factory=FakeStager,
+        clock=lambda: now[0],
+    )
+    old, new = Credentials(bearer_token="old"), Credentials(bearer_token="new")
+    first = loads.stager(old)
+    now[0] = loading.STAGER_IDLE_SECONDS / 2
+    assert loads.stager(old) is first, "in use: kept"
+    now[0] += loading.STAGER_IDLE_SECONDS + 1
+    kept = loads.stager(new)
+    assert loads._stagers == {loading.credentials_key(new): kept}
+    assert loads.stager(old) is not first, "asked for again: a new one"
+
+
 def test_credentials_keys_do_not_contain_secrets() -> None:
     key = loading.credentials_key(Credentials(username="u", password="hunter2"))
     assert "hunter2" not in key
