@@ -274,6 +274,7 @@ class GitCache:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._last_collect = 0.0
+        self._salt_value: bytes | None = None
         # The latest ls-remote per repository (URL and credentials), for `fresh_after`.
         self._advertisements: dict[str, _Advertisement] = {}
         _ensure_server_timeouts(limits.git_timeout)
@@ -285,13 +286,32 @@ class GitCache:
         Repositories fetched with different secrets live apart: a commit fetched for one
         tenant must not be readable (by its id, with no network check) by another.
         """
-        salt_file = self.root / "salt"
-        if not salt_file.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError), salt_file.open("xb") as out:
-                out.write(os.urandom(32))
-        identity = _identity(credentials, salt_file.read_bytes())
+        identity = _identity(credentials, self._salt())
         return hashlib.sha256(redact(url).encode() + b"\0" + identity).hexdigest()[:32]
+
+    def _salt(self) -> bytes:
+        """The cache's random salt, created once for every process that shares `root`.
+
+        The file appears complete or not at all (written aside, then linked into place):
+        a reader that caught it half-written would key repositories by another salt."""
+        with self._locks_guard:
+            if self._salt_value is not None:
+                return self._salt_value
+        path = self.root / "salt"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            aside = self.root / f".salt-{os.getpid()}-{threading.get_ident()}"
+            aside.write_bytes(os.urandom(32))
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass  # another stager won: use its salt
+            finally:
+                aside.unlink()
+        value = path.read_bytes()
+        with self._locks_guard:
+            self._salt_value = value
+        return value
 
     @contextlib.contextmanager
     def _locked(self, url: str, credentials: Credentials | None) -> Iterator[pygit2.Repository]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from rototo_operator.errors import SourceError
-from rototo_operator.sources import Limits
-from rototo_operator.sources.git import AdvertisedRefs, _Callbacks
+from rototo_operator.sources import Credentials, Limits
+from rototo_operator.sources.git import AdvertisedRefs, GitCache, _Callbacks
 from rototo_operator.sources.trust import KnownHosts
 
 A, B, C, T = "a" * 40, "b" * 40, "c" * 40, "d" * 40
@@ -67,3 +71,25 @@ def test_known_hosts_patterns() -> None:
     assert known.keys_for("[git.example.org]:2222")[0]
     assert not known.keys_for("git.example.org")[0]
     assert not known.keys_for("host")[0]
+
+
+def test_stagers_starting_together_on_a_new_cache_agree_on_its_keys(tmp_path: Path) -> None:
+    """Repositories are keyed by URL and a salted hash of the credentials. The salt file
+    appears complete or not at all: a cache user that read it half-written used to key the
+    same repository differently (a second clone, and shared ls-remotes not shared)."""
+    credentials = Credentials(bearer_token="t")
+    for trial in range(40):
+        root = tmp_path / f"cache-{trial}"
+        # Separate GitCache objects: separate stagers (or processes) on one directory.
+        caches = [GitCache(root, Limits()) for _ in range(4)]
+        barrier = threading.Barrier(len(caches))
+
+        with concurrent.futures.ThreadPoolExecutor(len(caches)) as pool:
+            keys = set(pool.map(functools.partial(_key_together, barrier, credentials), caches))
+        assert len(keys) == 1, f"trial {trial}: {keys}"
+        assert [path.name for path in root.iterdir()] == ["salt"]
+
+
+def _key_together(barrier: threading.Barrier, credentials: Credentials, cache: GitCache) -> str:
+    barrier.wait()
+    return cache._key("https://git.example/config.git", credentials)
