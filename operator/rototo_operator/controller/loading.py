@@ -139,8 +139,9 @@ class LoadService:
         self.probe_count = 0
         self.stage_count = 0
 
-    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def check_allowed(self, source: str) -> bool:
         """Parse the source (SourceError when invalid); whether it is immutable.
@@ -216,9 +217,7 @@ class LoadService:
         stager = self.stager(credentials)
         async with self.slots:
             try:
-                token: str | None = await self._blocking(
-                    functools.partial(stager.probe, source, fresh_after=round_at)
-                )
+                token: str | None = await self._blocking(stager.probe, source, fresh_after=round_at)
             except RototoError:
                 # The load will report the problem with its full message.
                 return None
@@ -271,9 +270,7 @@ class LoadService:
     ) -> LoadedModel:
         stager = self.stager(credentials)
         async with self.slots:
-            staged = await self._blocking(
-                functools.partial(stager.stage, source, fresh_after=round_at)
-            )
+            staged = await self._blocking(stager.stage, source, fresh_after=round_at)
             self.stage_count += 1
             try:
                 compiled = await self._blocking(
