@@ -275,6 +275,8 @@ class GitCache:
         self._locks_guard = threading.Lock()
         self._last_collect = 0.0
         self._salt_value: bytes | None = None
+        # Cache repositories already set to refuse off-site redirects by this process.
+        self._redirects_refused: set[str] = set()
         # The latest ls-remote per repository (URL and credentials), for `fresh_after`.
         self._advertisements: dict[str, _Advertisement] = {}
         _ensure_server_timeouts(limits.git_timeout)
@@ -324,11 +326,16 @@ class GitCache:
             # The lock file's mtime is the repository's last use, for `collect`.
             os.utime(lock_path)
             path = self.root / f"{key}.git"
-            if (path / "HEAD").exists():
-                repo = pygit2.Repository(str(path))
-            else:
+            created = not (path / "HEAD").exists()
+            if created:
                 repo = pygit2.init_repository(str(path), bare=True)
-            _refuse_offsite_redirects(repo)
+            else:
+                repo = pygit2.Repository(str(path))
+            # Whoever creates a repository configures it; an existing one is checked once
+            # per process (it may predate this setting).
+            if created or key not in self._redirects_refused:
+                _refuse_offsite_redirects(repo)
+                self._redirects_refused.add(key)
             yield repo
 
     def _maybe_collect(self, current: str) -> None:
